@@ -1,0 +1,191 @@
+/**
+ * The only module that reads `process.env`. Everything is parsed once, with one zod schema, into
+ * a frozen typed object. Every secret X may instead come from the file named by X_FILE (Docker
+ * and Kubernetes secret mounts). On bad input `loadConfig` throws a ConfigError that lists every
+ * bad key; the CLI prints it and exits non-zero.
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+/** Keys whose values are credentials: never logged, may come from X_FILE. */
+export const SECRET_KEYS = ['DATABASE_URL', 'REDIS_URL', 'SMTP_URL', 'ENCRYPTION_KEY', 'BOOTSTRAP_API_KEY', 'POSTGRES_PASSWORD'] as const;
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const port = z.coerce.number().int().min(1).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const url = (protocols: string[]) =>
+  z.string().refine((v) => {
+    try {
+      return protocols.includes(new URL(v).protocol);
+    } catch {
+      return false;
+    }
+  }, `must be a URL with scheme ${protocols.map((p) => p.replace(':', '')).join(' or ')}`);
+
+/** 32 bytes, as 64 hex characters or base64. */
+const encryptionKey = z.string().transform((v, ctx) => {
+  const bytes = /^[0-9a-fA-F]{64}$/.test(v) ? Buffer.from(v, 'hex') : Buffer.from(v, 'base64');
+  if (bytes.length !== 32) {
+    ctx.addIssue({ code: 'custom', message: 'must be 32 bytes, as 64 hex characters or base64' });
+    return z.NEVER;
+  }
+  return bytes;
+});
+
+const schema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'production', 'test']).default('production'),
+    DATABASE_URL: url(['postgresql:', 'postgres:']).optional(),
+    POSTGRES_SERVER: z.string().min(1).optional(),
+    POSTGRES_PORT: port.default(5432),
+    POSTGRES_USER: z.string().min(1).default('postgres'),
+    POSTGRES_PASSWORD: z.string().default(''),
+    POSTGRES_DB: z.string().min(1).default('easeemail'),
+    REDIS_URL: url(['redis:', 'rediss:']).optional(),
+    REDIS_HOST: z.string().min(1).optional(),
+    REDIS_PORT: port.default(6379),
+    /** Prefix for every Redis key (queues, rate-limit counters): lets deployments share a Redis. */
+    REDIS_PREFIX: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, _ . - only').default('easeemail'),
+    SMTP_URL: url(['smtp:', 'smtps:']).default('smtp://127.0.0.1:1025'),
+    MAIL_FROM: z.string().min(3).default('EaseEmail <no-reply@localhost>'),
+    ENCRYPTION_KEY: encryptionKey.optional(),
+    BOOTSTRAP_API_KEY: z.string().regex(/^ee_[A-Za-z0-9_-]{16,}$/, 'must look like ee_ followed by at least 16 characters').optional(),
+    PORT: port.default(8000),
+    HOST: z.string().default('0.0.0.0'),
+    WORKER_HEALTH_PORT: port.default(8001),
+    WORKER_CONCURRENCY: positiveInt.max(500).default(10),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    RUN_MIGRATIONS: bool.default(false),
+    SHUTDOWN_TIMEOUT_MS: positiveInt.default(25_000),
+    WEBHOOK_ALLOW_PRIVATE_NETWORKS: bool.default(false),
+    /** SMTP connect/greeting/socket timeout; the queue lock must outlast it (checked at startup). */
+    SMTP_TIMEOUT_MS: positiveInt.default(30_000),
+    WEBHOOK_TIMEOUT_MS: positiveInt.default(15_000),
+    /** BullMQ lock duration for delivery jobs. */
+    JOB_LOCK_MS: positiveInt.default(60_000),
+    EMAIL_MAX_ATTEMPTS: positiveInt.max(50).default(8),
+    /** Base delay of the exponential SMTP retry backoff. */
+    EMAIL_RETRY_BASE_MS: positiveInt.default(30_000),
+    /** Comma-separated seconds between webhook attempts (Standard Webhooks' schedule by default). */
+    WEBHOOK_RETRY_SCHEDULE: z
+      .string()
+      .regex(/^\d+(\.\d+)?(,\d+(\.\d+)?)*$/, 'comma-separated seconds, e.g. 5,300,1800')
+      .default('5,300,1800,7200,18000,36000,36000')
+      .transform((v) => v.split(',').map((s) => Math.round(Number(s) * 1000))),
+    /** Sweeper period: how often the worker looks for due rows without a job. */
+    SWEEP_INTERVAL_MS: positiveInt.default(5_000),
+    RATE_LIMIT_PER_SECOND: positiveInt.default(200),
+    RATE_LIMIT_BURST: positiveInt.default(400),
+    BODY_LIMIT_BYTES: positiveInt.default(10 * 1024 * 1024),
+  })
+  .superRefine((env, ctx) => {
+    if (env.JOB_LOCK_MS <= Math.max(env.SMTP_TIMEOUT_MS, env.WEBHOOK_TIMEOUT_MS)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['JOB_LOCK_MS'],
+        message: `must exceed SMTP_TIMEOUT_MS and WEBHOOK_TIMEOUT_MS (${Math.max(env.SMTP_TIMEOUT_MS, env.WEBHOOK_TIMEOUT_MS)} ms), or a slow send would be handed to a second worker`,
+      });
+    }
+  });
+
+export type Env = Record<string, string | undefined>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Replaces X with the contents of X_FILE for every secret; both set is an error. */
+function resolveSecretFiles(env: Env, problems: string[]): Env {
+  const out: Env = { ...env };
+  for (const key of SECRET_KEYS) {
+    const file = env[`${key}_FILE`];
+    if (file === undefined || file === '') continue;
+    if (env[key] !== undefined && env[key] !== '') {
+      problems.push(`${key}: set both ${key} and ${key}_FILE; use one`);
+      continue;
+    }
+    try {
+      out[key] = readFileSync(file, 'utf8').trim();
+    } catch (err) {
+      problems.push(`${key}_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
+  // An empty variable means "not set": compose files often pass `${X:-}`.
+  for (const [k, v] of Object.entries(out)) if (v === '') delete out[k];
+  return out;
+}
+
+function buildDatabaseUrl(e: z.infer<typeof schema>): string | undefined {
+  if (e.DATABASE_URL) return e.DATABASE_URL;
+  if (!e.POSTGRES_SERVER) return undefined;
+  const auth = e.POSTGRES_PASSWORD
+    ? `${encodeURIComponent(e.POSTGRES_USER)}:${encodeURIComponent(e.POSTGRES_PASSWORD)}`
+    : encodeURIComponent(e.POSTGRES_USER);
+  return `postgresql://${auth}@${e.POSTGRES_SERVER}:${e.POSTGRES_PORT}/${encodeURIComponent(e.POSTGRES_DB)}`;
+}
+
+function buildRedisUrl(e: z.infer<typeof schema>): string | undefined {
+  if (e.REDIS_URL) return e.REDIS_URL;
+  if (!e.REDIS_HOST) return undefined;
+  return `redis://${e.REDIS_HOST}:${e.REDIS_PORT}`;
+}
+
+/** What a command needs: `healthcheck` needs neither store, `migrate` needs no Redis. */
+export type Requirement = 'database' | 'redis';
+
+export function loadConfig(env: Env = process.env, requires: readonly Requirement[] = ['database', 'redis']) {
+  const problems: string[] = [];
+  const resolved = resolveSecretFiles(env, problems);
+  const parsed = schema.safeParse(resolved);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      // Never echo a value: secrets may be among them.
+      problems.push(`${issue.path.join('.') || '(root)'}: ${issue.message}`);
+    }
+  }
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
+  const e = parsed.data;
+  const databaseUrl = buildDatabaseUrl(e);
+  const redisUrl = buildRedisUrl(e);
+  if (!databaseUrl && requires.includes('database')) problems.push('DATABASE_URL: required (or POSTGRES_SERVER with POSTGRES_USER/PASSWORD/DB)');
+  if (!redisUrl && requires.includes('redis')) problems.push('REDIS_URL: required (or REDIS_HOST/REDIS_PORT)');
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  return Object.freeze({
+    env: e.NODE_ENV,
+    /** Empty only when the caller did not require it. */
+    databaseUrl: databaseUrl ?? '',
+    redisUrl: redisUrl ?? '',
+    redisPrefix: e.REDIS_PREFIX,
+    smtpUrl: e.SMTP_URL,
+    smtpTimeoutMs: e.SMTP_TIMEOUT_MS,
+    mailFrom: e.MAIL_FROM,
+    /** Absent only where no webhook secret is ever touched; the webhook code demands it. */
+    encryptionKey: e.ENCRYPTION_KEY,
+    bootstrapApiKey: e.BOOTSTRAP_API_KEY,
+    host: e.HOST,
+    port: e.PORT,
+    workerHealthPort: e.WORKER_HEALTH_PORT,
+    workerConcurrency: e.WORKER_CONCURRENCY,
+    logLevel: e.LOG_LEVEL,
+    runMigrations: e.RUN_MIGRATIONS,
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    jobLockMs: e.JOB_LOCK_MS,
+    sweepIntervalMs: e.SWEEP_INTERVAL_MS,
+    bodyLimitBytes: e.BODY_LIMIT_BYTES,
+    rateLimit: Object.freeze({ perSecond: e.RATE_LIMIT_PER_SECOND, burst: e.RATE_LIMIT_BURST }),
+    email: Object.freeze({ maxAttempts: e.EMAIL_MAX_ATTEMPTS, retryBaseMs: e.EMAIL_RETRY_BASE_MS }),
+    webhooks: Object.freeze({
+      allowPrivateNetworks: e.WEBHOOK_ALLOW_PRIVATE_NETWORKS,
+      timeoutMs: e.WEBHOOK_TIMEOUT_MS,
+      retryScheduleMs: Object.freeze(e.WEBHOOK_RETRY_SCHEDULE),
+    }),
+  });
+}
+
+export type Config = ReturnType<typeof loadConfig>;

@@ -1,0 +1,29 @@
+/**
+ * Turns DATABASE_URL into node-postgres settings. Prisma's `?schema=name` parameter is honoured
+ * (tests give every suite its own schema) by setting the session search_path, so the app's
+ * queries, raw SQL and the migration runner all see the same schema.
+ */
+import type { PoolConfig } from 'pg';
+
+export interface PgSettings {
+  pool: PoolConfig;
+  schema: string;
+}
+
+const SCHEMA_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+export function pgSettings(databaseUrl: string, extra: Partial<PoolConfig> = {}): PgSettings {
+  const url = new URL(databaseUrl);
+  const schema = url.searchParams.get('schema') ?? 'public';
+  if (!SCHEMA_NAME.test(schema)) throw new Error(`DATABASE_URL: schema "${schema}" is not a plain identifier`);
+  url.searchParams.delete('schema');
+  return {
+    schema,
+    pool: {
+      connectionString: url.toString(),
+      options: `-c search_path="${schema}"`,
+      connectionTimeoutMillis: 5_000,
+      ...extra,
+    },
+  };
+}

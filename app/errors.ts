@@ -1,0 +1,97 @@
+/**
+ * The domain's typed errors. Domain code throws these; one Koa middleware (http/problem.ts) maps
+ * them to RFC 9457 problem+json. Anything else is an internal error: logged, answered as a
+ * generic 500 with no detail.
+ */
+
+export interface FieldError {
+  /** JSON-pointer-like path to the offending field, e.g. "/to/2". */
+  path: string;
+  message: string;
+}
+
+export abstract class AppError extends Error {
+  abstract readonly status: number;
+  abstract readonly type: string;
+  abstract readonly title: string;
+  /** Extra response headers (e.g. Retry-After). */
+  headers: Record<string, string> = {};
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+export class ValidationError extends AppError {
+  readonly status = 422;
+  readonly type = 'validation-error';
+  readonly title = 'Invalid request';
+  constructor(
+    message: string,
+    readonly errors: FieldError[] = [],
+  ) {
+    super(message);
+  }
+}
+
+export class BadRequestError extends AppError {
+  readonly status = 400;
+  readonly type = 'bad-request';
+  readonly title = 'Bad request';
+}
+
+export class UnauthorizedError extends AppError {
+  readonly status = 401;
+  readonly type = 'unauthorized';
+  readonly title = 'Unauthorized';
+  constructor(message: string) {
+    super(message);
+    this.headers = { 'WWW-Authenticate': 'Bearer realm="easeemail"' };
+  }
+}
+
+export class ForbiddenError extends AppError {
+  readonly status = 403;
+  readonly type = 'forbidden';
+  readonly title = 'Forbidden';
+}
+
+export class NotFoundError extends AppError {
+  readonly status = 404;
+  readonly type = 'not-found';
+  readonly title = 'Not found';
+}
+
+export class ConflictError extends AppError {
+  readonly status = 409;
+  readonly type = 'conflict';
+  readonly title = 'Conflict';
+}
+
+export class PayloadTooLargeError extends AppError {
+  readonly status = 413;
+  readonly type = 'payload-too-large';
+  readonly title = 'Payload too large';
+}
+
+export class UnsupportedMediaTypeError extends AppError {
+  readonly status = 415;
+  readonly type = 'unsupported-media-type';
+  readonly title = 'Unsupported media type';
+}
+
+export class RateLimitedError extends AppError {
+  readonly status = 429;
+  readonly type = 'rate-limited';
+  readonly title = 'Too many requests';
+  constructor(message: string, retryAfterSeconds: number) {
+    super(message);
+    this.headers = { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) };
+  }
+}
+
+export class ServiceUnavailableError extends AppError {
+  readonly status = 503;
+  readonly type = 'service-unavailable';
+  readonly title = 'Service unavailable';
+}

@@ -1,0 +1,14 @@
+import type { Context, Next } from 'koa';
+import type { ApiKeyService, AuthenticatedKey } from '../auth/api-keys';
+import { hasScope, type Scope } from '../auth/scopes';
+import { ForbiddenError } from '../errors';
+
+/** Authenticates the bearer key and checks one scope; the key lands in ctx.state.apiKey. */
+export function requireScope(keys: ApiKeyService, scope: Scope) {
+  return async function authorize(ctx: Context, next: Next) {
+    const key: AuthenticatedKey = ctx.state.apiKey ?? (await keys.authenticate(ctx.get('authorization') || undefined));
+    ctx.state.apiKey = key;
+    if (!hasScope(key.scopes, scope)) throw new ForbiddenError(`this API key lacks the "${scope}" scope`);
+    await next();
+  };
+}

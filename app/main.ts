@@ -1,0 +1,230 @@
+#!/usr/bin/env node
+/**
+ * The `easeemail` command: one binary, role by command (DESIGN.md section 5).
+ * Exit codes: 0 success, 1 failure, 2 bad usage or configuration.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { startApi } from './api';
+import { ConfigError, loadConfig, type Requirement } from './config';
+import { createDb } from './db/client';
+import { migrate, migrationStatus, waitForMigrations } from './db/migrate';
+import { createApiKeyService } from './auth/api-keys';
+import { SCOPES } from './auth/scopes';
+import { AppError } from './errors';
+import { createLogger, redactUrlCredentials, type Logger } from './log';
+import { MIGRATIONS_DIR } from './paths';
+import { postgresTarget, redisTarget, waitFor } from './wait';
+import { startWorker } from './worker';
+
+class UsageError extends Error {}
+
+interface Command {
+  summary: string;
+  usage: string;
+  options?: ParseArgsConfig['options'];
+  run(args: { values: Record<string, string | boolean | string[] | undefined>; positionals: string[] }): Promise<number | 'running'>;
+}
+
+function config(requires?: Requirement[]) {
+  return loadConfig(process.env, requires);
+}
+
+function logger(name: string, level?: string): Logger {
+  return createLogger({ level: level ?? config([]).logLevel, name });
+}
+
+const seconds = (v: unknown, fallback: number): number => {
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new UsageError(`--timeout must be a number of seconds, got "${String(v)}"`);
+  return n;
+};
+
+const COMMANDS: Record<string, Command> = {
+  api: {
+    summary: 'serve the HTTP API (PORT, default 8000)',
+    usage: 'easeemail api',
+    async run() {
+      const cfg = config();
+      const log = logger('api', cfg.logLevel);
+      if (cfg.runMigrations) {
+        const r = await migrate({ databaseUrl: cfg.databaseUrl, dir: MIGRATIONS_DIR, log: (m) => log.info(m) });
+        log.info({ applied: r.applied }, 'migrations done (RUN_MIGRATIONS=true)');
+      }
+      (await startApi(cfg, log)).lifecycle.exitOnSignals();
+      return 'running';
+    },
+  },
+  worker: {
+    summary: 'deliver queued emails and webhooks (health on WORKER_HEALTH_PORT, default 8001)',
+    usage: 'easeemail worker',
+    async run() {
+      const cfg = config();
+      (await startWorker(cfg, logger('worker', cfg.logLevel))).lifecycle.exitOnSignals();
+      return 'running';
+    },
+  },
+  migrate: {
+    summary: 'apply database migrations; "migrate status" lists them; --wait blocks until applied',
+    usage: 'easeemail migrate [status] [--wait [--timeout SECONDS]]',
+    options: { wait: { type: 'boolean' }, timeout: { type: 'string' } },
+    async run({ values, positionals }) {
+      const cfg = config(['database']);
+      const log = logger('migrate', cfg.logLevel);
+      const sub = positionals[0];
+      if (sub === 'status') {
+        const statuses = await migrationStatus({ databaseUrl: cfg.databaseUrl, dir: MIGRATIONS_DIR });
+        for (const s of statuses) console.log(`${s.state.padEnd(8)} ${s.name}${s.appliedAt ? `  (${s.appliedAt.toISOString()})` : ''}`);
+        const pending = statuses.filter((s) => s.state !== 'applied').length;
+        console.log(pending === 0 ? 'database schema is up to date' : `${pending} migration(s) not applied`);
+        return pending === 0 ? 0 : 1;
+      }
+      if (sub !== undefined) throw new UsageError(`unknown migrate subcommand "${sub}"`);
+      if (values.wait) {
+        const timeout = seconds(values.timeout, 300);
+        await waitForMigrations({ databaseUrl: cfg.databaseUrl, dir: MIGRATIONS_DIR, timeoutMs: timeout * 1000, log: (m) => log.info(m) });
+        log.info('database schema is at the image head');
+        return 0;
+      }
+      const r = await migrate({ databaseUrl: cfg.databaseUrl, dir: MIGRATIONS_DIR, log: (m) => log.info(m) });
+      log.info({ applied: r.applied, alreadyApplied: r.alreadyApplied }, r.applied.length ? 'migrations applied' : 'nothing to migrate');
+      return 0;
+    },
+  },
+  wait: {
+    summary: 'wait until PostgreSQL and Redis answer (bounded)',
+    usage: 'easeemail wait [--timeout SECONDS] [--only postgres|redis]',
+    options: { timeout: { type: 'string' }, only: { type: 'string' } },
+    async run({ values }) {
+      const only = values.only as string | undefined;
+      if (only !== undefined && only !== 'postgres' && only !== 'redis') throw new UsageError('--only must be postgres or redis');
+      const cfg = config(only === 'postgres' ? ['database'] : only === 'redis' ? ['redis'] : ['database', 'redis']);
+      const targets = [];
+      if (only !== 'redis') targets.push(postgresTarget(cfg.databaseUrl));
+      if (only !== 'postgres') targets.push(redisTarget(cfg.redisUrl));
+      const timeout = seconds(values.timeout, 60);
+      await waitFor(targets, timeout * 1000, (m) => console.error(m));
+      return 0;
+    },
+  },
+  'api-keys': {
+    summary: 'manage API keys: create --name NAME --scopes a,b | list | revoke ID|PREFIX',
+    usage: `easeemail api-keys create --name NAME --scopes SCOPE[,SCOPE...]\n  easeemail api-keys list [--json]\n  easeemail api-keys revoke ID|PREFIX\n\nScopes: ${SCOPES.join(', ')}`,
+    options: { name: { type: 'string' }, scopes: { type: 'string', multiple: true }, json: { type: 'boolean' } },
+    async run({ values, positionals }) {
+      const cfg = config(['database']);
+      const db = createDb(cfg.databaseUrl, { poolSize: 1 });
+      const keys = createApiKeyService({ db });
+      try {
+        const [sub, arg] = positionals;
+        if (sub === 'create') {
+          if (!values.name) throw new UsageError('--name is required');
+          const scopes = ((values.scopes as string[] | undefined) ?? []).flatMap((s) => s.split(/[,\s]+/)).filter(Boolean);
+          if (scopes.length === 0) throw new UsageError(`--scopes is required (${SCOPES.join(', ')})`);
+          const { key, summary } = await keys.create({ name: String(values.name), scopes });
+          if (values.json) console.log(JSON.stringify({ ...summary, key }));
+          else {
+            console.error(`created API key "${summary.name}" (${summary.id}) with scopes ${summary.scopes.join(', ')}; it is shown only once:`);
+            console.log(key);
+          }
+          return 0;
+        }
+        if (sub === 'list') {
+          const rows = await keys.list();
+          if (values.json) console.log(JSON.stringify(rows));
+          else for (const k of rows) console.log(`${k.id}  ${k.prefix}…  ${k.revokedAt ? 'revoked' : 'active '}  ${k.name}  [${k.scopes.join(', ')}]`);
+          return 0;
+        }
+        if (sub === 'revoke') {
+          if (!arg) throw new UsageError('revoke needs the key id or its prefix');
+          const k = await keys.revoke(arg);
+          console.log(`revoked ${k.id} (${k.name})`);
+          return 0;
+        }
+        throw new UsageError(`api-keys needs create, list or revoke`);
+      } finally {
+        await db.$disconnect();
+      }
+    },
+  },
+  healthcheck: {
+    summary: "probe this container's role on its live endpoint; exit 0 when healthy (for HEALTHCHECK)",
+    usage: 'easeemail healthcheck [api|worker] [--ready] [--timeout SECONDS]',
+    options: { ready: { type: 'boolean' }, timeout: { type: 'string' } },
+    async run({ values, positionals }) {
+      const role = positionals[0] ?? 'api';
+      if (role !== 'api' && role !== 'worker') throw new UsageError('healthcheck role must be api or worker');
+      const cfg = config([]);
+      const port = role === 'api' ? cfg.port : cfg.workerHealthPort;
+      const path = values.ready ? '/health/ready' : '/health/live';
+      try {
+        const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(seconds(values.timeout, 3) * 1000) });
+        if (res.ok) return 0;
+        console.error(`${role} ${path}: HTTP ${res.status}`);
+      } catch (err) {
+        console.error(`${role} ${path}: ${(err as Error).cause ? String((err as { cause: Error }).cause.message) : (err as Error).message}`);
+      }
+      return 1;
+    },
+  },
+};
+
+function help(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((k) => k.length));
+  return [
+    'Usage: easeemail <command> [options]',
+    '',
+    'Commands:',
+    ...Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Run "easeemail <command> --help" for a command. Configuration comes from the environment (see README).',
+  ].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number | 'running'> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    console.log(help());
+    return name ? 0 : 2;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    console.error(`unknown command "${name}"\n\n${help()}`);
+    return 2;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(`${command.summary}\n\nUsage: ${command.usage}`);
+    return 0;
+  }
+  try {
+    const { values, positionals } = parseArgs({ args: rest, options: command.options ?? {}, allowPositionals: true, strict: true });
+    return await command.run({ values: values as Record<string, string | boolean | string[] | undefined>, positionals });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      return 2;
+    }
+    if (err instanceof UsageError || (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')) {
+      console.error(`${(err as Error).message}\n\nUsage: ${command.usage}`);
+      return 2;
+    }
+    if (err instanceof AppError) {
+      console.error(err.message);
+      return 1;
+    }
+    console.error(`easeemail ${name}: ${redactUrlCredentials((err as Error).message)}`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      if (code !== 'running') process.exit(code);
+    },
+    (err) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
+}
