@@ -1,0 +1,71 @@
+/** Runs the real `easeemail` CLI as separate processes (for tests about processes and signals). */
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import type { Env } from '../../app/config';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const TSX = path.join(ROOT, 'node_modules', '.bin', 'tsx');
+const MAIN = path.join(ROOT, 'app', 'main.ts');
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface CliProcess {
+  child: ChildProcess;
+  output(): string;
+  /** Resolves with the exit code (or the signal name). */
+  exited: Promise<number | string>;
+}
+
+/** Starts `easeemail <args>` with exactly the given environment (plus PATH/HOME). */
+export function startCli(args: string[], env: Env): CliProcess {
+  const child = spawn(TSX, [MAIN, ...args], {
+    cwd: ROOT,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  return { child, output: () => out, exited };
+}
+
+/** Runs `easeemail <args>` to completion. */
+export async function runCli(args: string[], env: Env): Promise<{ code: number | string; output: string; ms: number }> {
+  const started = Date.now();
+  const p = startCli(args, env);
+  const code = await p.exited;
+  return { code, output: p.output(), ms: Date.now() - started };
+}
+
+/** Polls a URL until it answers with the wanted status. */
+export async function waitForHttp(url: string, opts: { status?: number; timeoutMs?: number } = {}): Promise<Response> {
+  const deadline = Date.now() + (opts.timeoutMs ?? 20_000);
+  let last = 'no answer';
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(1_000) });
+      if (res.status === (opts.status ?? 200)) return res;
+      last = `HTTP ${res.status}`;
+    } catch (err) {
+      last = (err as Error).message;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url} did not answer ${opts.status ?? 200} in time (last: ${last})`);
+}
+
+export async function stopProcess(p: CliProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | string> {
+  if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill(signal);
+  return p.exited;
+}
