@@ -5,7 +5,6 @@ import path from 'node:path';
 import type { Env } from '../../app/config';
 
 const ROOT = path.resolve(__dirname, '..', '..');
-const TSX = path.join(ROOT, 'node_modules', '.bin', 'tsx');
 const MAIN = path.join(ROOT, 'app', 'main.ts');
 
 export async function freePort(): Promise<number> {
@@ -28,7 +27,8 @@ export interface CliProcess {
 
 /** Starts `easeemail <args>` with exactly the given environment (plus PATH/HOME). */
 export function startCli(args: string[], env: Env): CliProcess {
-  const child = spawn(TSX, [MAIN, ...args], {
+  // One process (no tsx wrapper), so signals, SIGKILL included, reach the app itself.
+  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
