@@ -3,7 +3,8 @@ import type http from 'node:http';
 import type { Config } from './config';
 import { createContainer } from './container';
 import { createHttpApp } from './http/app';
-import { buildApiRouters } from './http/routes';
+import { buildOpenApiDocument, openApiRouter } from './http/openapi';
+import { buildApiModules } from './http/routes';
 import { closeServer, listen } from './http/server';
 import { createLifecycle, type Lifecycle } from './lifecycle';
 import type { Logger } from './log';
@@ -21,6 +22,7 @@ export async function startApi(config: Config, log: Logger): Promise<RunningApi>
     await c.apiKeys.ensureBootstrapKey(config.bootstrapApiKey);
     log.info('bootstrap API key ensured (from BOOTSTRAP_API_KEY)');
   }
+  const modules = buildApiModules(c);
   const app = createHttpApp({
     log,
     metrics: c.metrics,
@@ -28,7 +30,7 @@ export async function startApi(config: Config, log: Logger): Promise<RunningApi>
     redis: c.redis,
     isShuttingDown: lifecycle.isShuttingDown,
     bodyLimitBytes: config.bodyLimitBytes,
-    routers: buildApiRouters(c),
+    routers: [openApiRouter(buildOpenApiDocument(modules.map((m) => m.openapi))), ...modules.map((m) => m.router)],
   });
   const { server, port } = await listen(app, config.port, config.host);
   // Longer than typical load-balancer idle timeouts, so they close first (no reset races).

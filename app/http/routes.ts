@@ -1,7 +1,16 @@
-/** The /v1 routers each domain contributes. One line per domain; order does not matter. */
+/**
+ * The /v1 API: each domain contributes a router and the OpenAPI paths that describe it (built
+ * from the same zod schemas that validate). One line per domain; order does not matter.
+ */
 import type Router from '@koa/router';
+import type { ZodOpenApiPathsObject } from 'zod-openapi';
 import type { Container } from '../container';
 
-export function buildApiRouters(_c: Container): Router[] {
+export interface ApiModule {
+  router: Router;
+  openapi: ZodOpenApiPathsObject;
+}
+
+export function buildApiModules(_c: Container): ApiModule[] {
   return [];
 }
