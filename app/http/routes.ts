@@ -4,6 +4,7 @@
  */
 import type Router from '@koa/router';
 import type { ZodOpenApiPathsObject } from 'zod-openapi';
+import { apiKeysModule } from '../auth/routes';
 import type { Container } from '../container';
 
 export interface ApiModule {
@@ -11,6 +12,8 @@ export interface ApiModule {
   openapi: ZodOpenApiPathsObject;
 }
 
-export function buildApiModules(_c: Container): ApiModule[] {
-  return [];
+export function buildApiModules(c: Container): ApiModule[] {
+  return [
+    apiKeysModule(c),
+  ];
 }
