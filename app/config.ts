@@ -14,6 +14,8 @@ const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 const port = z.coerce.number().int().min(1).max(65535);
+/** A port to listen on; 0 lets the OS pick a free one (tests, benchmarks). */
+const listenPort = z.coerce.number().int().min(0).max(65535);
 const positiveInt = z.coerce.number().int().positive();
 const url = (protocols: string[]) =>
   z.string().refine((v) => {
@@ -52,9 +54,9 @@ const schema = z
     MAIL_FROM: z.string().min(3).default('EaseEmail <no-reply@localhost>'),
     ENCRYPTION_KEY: encryptionKey.optional(),
     BOOTSTRAP_API_KEY: z.string().regex(/^ee_[A-Za-z0-9_-]{16,}$/, 'must look like ee_ followed by at least 16 characters').optional(),
-    PORT: port.default(8000),
+    PORT: listenPort.default(8000),
     HOST: z.string().default('0.0.0.0'),
-    WORKER_HEALTH_PORT: port.default(8001),
+    WORKER_HEALTH_PORT: listenPort.default(8001),
     WORKER_CONCURRENCY: positiveInt.max(500).default(10),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     RUN_MIGRATIONS: bool.default(false),

@@ -4,7 +4,7 @@ export type { Logger };
 
 /** Credentials in URLs (`scheme://user:password@host`) are masked wherever they appear in a message. */
 export function redactUrlCredentials(text: string): string {
-  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)([^:/@\s]+):([^@\s/]+)@/gi, '$1$2:***@');
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)([^:/@\s]*):([^@\s/]+)@/gi, '$1$2:***@');
 }
 
 export function createLogger(opts: { level: string; name?: string; destination?: pino.DestinationStream }): Logger {

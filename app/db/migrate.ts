@@ -131,9 +131,10 @@ export async function migrate(opts: { databaseUrl: string; dir: string; log?: (m
   const { client, schema } = await connect(opts.databaseUrl);
   const log = opts.log ?? (() => undefined);
   try {
-    await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
     await client.query('SELECT pg_advisory_lock($1)', [PRISMA_ADVISORY_LOCK_KEY]);
     try {
+      // Under the lock: CREATE SCHEMA IF NOT EXISTS is not safe against a concurrent twin.
+      await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
       await client.query(CREATE_TABLE);
       // Read after taking the lock: another runner may have just applied everything.
       const statuses = compareMigrations(local, await appliedRows(client));
