@@ -78,6 +78,8 @@ const schema = z
       .transform((v) => v.split(',').map((s) => Math.round(Number(s) * 1000))),
     /** Sweeper period: how often the worker looks for due rows without a job. */
     SWEEP_INTERVAL_MS: positiveInt.default(5_000),
+    /** How long an api process trusts a cached key look-up: revocation takes effect within this. */
+    API_KEY_CACHE_TTL_MS: z.coerce.number().int().min(0).default(5_000),
     RATE_LIMIT_PER_SECOND: positiveInt.default(200),
     RATE_LIMIT_BURST: positiveInt.default(400),
     BODY_LIMIT_BYTES: positiveInt.default(10 * 1024 * 1024),
@@ -180,6 +182,7 @@ export function loadConfig(env: Env = process.env, requires: readonly Requiremen
     jobLockMs: e.JOB_LOCK_MS,
     sweepIntervalMs: e.SWEEP_INTERVAL_MS,
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
+    apiKeyCacheTtlMs: e.API_KEY_CACHE_TTL_MS,
     rateLimit: Object.freeze({ perSecond: e.RATE_LIMIT_PER_SECOND, burst: e.RATE_LIMIT_BURST }),
     email: Object.freeze({ maxAttempts: e.EMAIL_MAX_ATTEMPTS, retryBaseMs: e.EMAIL_RETRY_BASE_MS }),
     webhooks: Object.freeze({

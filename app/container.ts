@@ -35,6 +35,6 @@ export function createContainer(opts: { role: Role; config: Config; log: Logger;
   const queues = createQueues(redis, config.redisPrefix);
   lifecycle.onShutdown('queues', () => queues.close());
   const metrics = createMetrics(role);
-  const apiKeys = createApiKeyService({ db });
+  const apiKeys = createApiKeyService({ db, cacheTtlMs: config.apiKeyCacheTtlMs });
   return { role, config, log, lifecycle, db, redis, queues, metrics, apiKeys };
 }
