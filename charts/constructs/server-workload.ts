@@ -1,0 +1,164 @@
+import { Duration } from 'cdk8s';
+import * as kplus from 'cdk8s-plus-27';
+import { Construct } from 'constructs';
+import type { AutoscalingSpec, ConfigKey, ResourcesSpec, SecretKey, ServerWorkloadSpec } from '../model';
+import { assertNoProblems, checkAutoscaling, checkPorts, checkProbes, checkResources, portNumber } from '../model';
+import {
+  completePodTemplate,
+  containerResources,
+  containerSecurityContext,
+  EnvSources,
+  envVariables,
+  httpProbe,
+  podSecurityContext,
+  RunAs,
+  selectorLabels,
+  writableMounts,
+} from './pod';
+
+/** The init container that holds a pod until the database schema is at the image's head. */
+export interface MigrationWaitOptions {
+  readonly args: readonly string[];
+  readonly env: { readonly secrets: readonly SecretKey[]; readonly config: readonly ConfigKey[] };
+  readonly resources: ResourcesSpec;
+}
+
+export interface ServerWorkloadProps {
+  /** The workload as the deployment model describes it. */
+  readonly spec: ServerWorkloadSpec;
+  /**
+   * Where `spec` sits in the model; quoted in error messages.
+   *
+   * @default `workloads.<role>`
+   */
+  readonly specPath?: string;
+  /** `app.kubernetes.io/name` of every object; the object names are `<appName>-<role>`. */
+  readonly appName: string;
+  /** Image reference, tag or digest included. */
+  readonly image: string;
+  /** Environment keys the container receives (already resolved for the profile). */
+  readonly env: { readonly secrets: readonly SecretKey[]; readonly config: readonly ConfigKey[] };
+  readonly envSources: EnvSources;
+  readonly serviceAccount: kplus.IServiceAccount;
+  readonly runAs: RunAs;
+  /** Adds the `migrate --wait` init container. */
+  readonly migrationWait: MigrationWaitOptions;
+  /**
+   * Autoscaling bounds, when the profile overrides the model's.
+   *
+   * @default spec.autoscaling
+   */
+  readonly autoscaling?: AutoscalingSpec;
+  /**
+   * Where `autoscaling` sits in the model; quoted in error messages.
+   *
+   * @default `<specPath>.autoscaling`
+   */
+  readonly autoscalingPath?: string;
+  /**
+   * Pod template annotations (a checksum of the settings rolls the pods when they change).
+   *
+   * @default - none
+   */
+  readonly podAnnotations?: Readonly<Record<string, string>>;
+}
+
+/**
+ * A long-running role of the image (api or worker): a Deployment with a `migrate --wait` init
+ * container, probes on the role's health endpoints and a hardened pod, plus its
+ * HorizontalPodAutoscaler, PodDisruptionBudget and, when the role takes traffic, a Service.
+ *
+ * Rolling updates never take a ready pod away before its replacement is ready
+ * (`maxUnavailable: 0`); the grace period lets the process finish its own shutdown deadline.
+ */
+export class ServerWorkload extends Construct {
+  public readonly deployment: kplus.Deployment;
+  public readonly autoscaler: kplus.HorizontalPodAutoscaler;
+  public readonly disruptionBudget: kplus.k8s.KubePodDisruptionBudget;
+  /** Present when the spec declares a Service. */
+  public readonly service?: kplus.Service;
+  /** Labels that select this workload's pods. */
+  public readonly selector: Readonly<Record<string, string>>;
+
+  constructor(scope: Construct, id: string, props: ServerWorkloadProps) {
+    super(scope, id);
+    const { spec } = props;
+    const specPath = props.specPath ?? `workloads.${spec.role}`;
+    const autoscaling = props.autoscaling ?? spec.autoscaling;
+    assertNoProblems([
+      ...checkPorts(spec.ports, `${specPath}.ports`),
+      ...checkProbes(spec.probes, spec.ports, `${specPath}.probes`),
+      ...checkResources(spec.resources, `${specPath}.resources`),
+      ...checkResources(props.migrationWait.resources, `${specPath} init container resources`),
+      ...checkAutoscaling(autoscaling, props.autoscalingPath ?? `${specPath}.autoscaling`),
+    ]);
+
+    const name = `${props.appName}-${spec.role}`;
+    this.selector = selectorLabels(props.appName, spec.role);
+
+    this.deployment = new kplus.Deployment(this, 'Deployment', {
+      metadata: { name },
+      select: false,
+      podMetadata: { labels: this.selector, annotations: { ...props.podAnnotations } },
+      serviceAccount: props.serviceAccount,
+      automountServiceAccountToken: false,
+      securityContext: podSecurityContext(props.runAs),
+      terminationGracePeriod: Duration.seconds(spec.terminationGracePeriodSeconds),
+      strategy: kplus.DeploymentStrategy.rollingUpdate({
+        maxSurge: kplus.PercentOrAbsolute.percent(25),
+        maxUnavailable: kplus.PercentOrAbsolute.absolute(0),
+      }),
+    });
+    this.deployment.select(kplus.LabelSelector.of({ labels: this.selector }));
+
+    const mounts = writableMounts(this.deployment, ['/tmp']);
+    this.deployment.addInitContainer({
+      name: 'migrate-wait',
+      image: props.image,
+      imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
+      args: [...props.migrationWait.args],
+      envVariables: envVariables(props.migrationWait.env, props.envSources),
+      resources: containerResources(props.migrationWait.resources),
+      securityContext: containerSecurityContext(props.runAs),
+      volumeMounts: mounts,
+    });
+    this.deployment.addContainer({
+      name: spec.role,
+      image: props.image,
+      imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
+      args: [...spec.args],
+      ports: spec.ports.map((p) => ({ name: p.name, number: p.containerPort })),
+      envVariables: envVariables(props.env, props.envSources),
+      resources: containerResources(spec.resources),
+      securityContext: containerSecurityContext(props.runAs),
+      startup: httpProbe(spec.probes.startup, spec.ports),
+      liveness: httpProbe(spec.probes.liveness, spec.ports),
+      readiness: httpProbe(spec.probes.readiness, spec.ports),
+      volumeMounts: mounts,
+    });
+    completePodTemplate(this.deployment);
+
+    if (spec.service) {
+      this.service = new kplus.Service(this, 'Service', {
+        metadata: { name },
+        ports: [{ name: spec.service.targetPort, port: spec.service.port, targetPort: portNumber(spec.ports, spec.service.targetPort) }],
+      });
+      for (const [key, value] of Object.entries(this.selector)) this.service.selectLabel(key, value);
+    }
+
+    this.autoscaler = new kplus.HorizontalPodAutoscaler(this, 'Autoscaler', {
+      metadata: { name },
+      target: this.deployment,
+      minReplicas: autoscaling.minReplicas,
+      maxReplicas: autoscaling.maxReplicas,
+      metrics: [kplus.Metric.resourceCpu(kplus.MetricTarget.averageUtilization(autoscaling.targetCpuUtilizationPercent))],
+    });
+
+    // maxUnavailable rather than minAvailable: evictions go one pod at a time, and a single-replica
+    // (dev) workload does not block node drains.
+    this.disruptionBudget = new kplus.k8s.KubePodDisruptionBudget(this, 'DisruptionBudget', {
+      metadata: { name },
+      spec: { maxUnavailable: kplus.k8s.IntOrString.fromNumber(1), selector: { matchLabels: { ...this.selector } } },
+    });
+  }
+}
