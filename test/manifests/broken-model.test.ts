@@ -1,0 +1,123 @@
+/**
+ * A deliberately broken deployment model fails at synth, with a message that names the field,
+ * before any file is written; the constructs check their own props the same way.
+ */
+import { App, Chart } from 'cdk8s';
+import * as kplus from 'cdk8s-plus-27';
+import { renderCompose } from '../../compose/generate';
+import { ServerWorkload } from '../../charts/constructs/server-workload';
+import { createModel, ModelError, type DeploymentModel } from '../../charts/model';
+import { renderAll } from '../../charts/synth';
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] extends object ? Mutable<T[K]> : T[K] };
+
+/** The real model with one change applied. */
+function modelWith(change: (model: Mutable<DeploymentModel>) => void): DeploymentModel {
+  const model = structuredClone(createModel()) as Mutable<DeploymentModel>;
+  change(model);
+  return model;
+}
+
+/** Synthesizes everything (what `npm run synth` does before writing) and returns the error. */
+function synthError(model: DeploymentModel): ModelError {
+  try {
+    renderAll(model);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ModelError);
+    return err as ModelError;
+  }
+  throw new Error('synth accepted a broken model');
+}
+
+describe('a broken model fails at synth, naming the field', () => {
+  it('the real model synthesizes', () => {
+    expect(renderAll(createModel()).size).toBe(4);
+  });
+
+  it('a memory limit below the request', () => {
+    const error = synthError(modelWith((m) => (m.workloads.api.resources.memoryLimitMiB = 128)));
+    expect(error.message).toContain('workloads.api.resources.memoryLimitMiB (128) must not be below workloads.api.resources.memoryRequestMiB (256)');
+  });
+
+  it('a probe on a port no container exposes', () => {
+    const error = synthError(modelWith((m) => (m.workloads.worker.probes.readiness.port = 'metrics')));
+    expect(error.message).toContain('workloads.worker.probes.readiness.port ("metrics") is not a port of the container (declared: health)');
+  });
+
+  it('an HPA minimum above its maximum, in the model or in a profile', () => {
+    expect(synthError(modelWith((m) => (m.workloads.worker.autoscaling.minReplicas = 25))).message).toContain(
+      'workloads.worker.autoscaling.minReplicas (25) must not exceed workloads.worker.autoscaling.maxReplicas (20)',
+    );
+    const profile = synthError(modelWith((m) => (m.profiles.dev.autoscaling.api = { minReplicas: 4, maxReplicas: 2, targetCpuUtilizationPercent: 70 })));
+    expect(profile.message).toContain('profiles.dev.autoscaling.api.minReplicas (4) must not exceed profiles.dev.autoscaling.api.maxReplicas (2)');
+  });
+
+  it('a grace period that does not outlast the shutdown deadline', () => {
+    const error = synthError(modelWith((m) => (m.workloads.api.terminationGracePeriodSeconds = 25)));
+    expect(error.message).toContain('workloads.api.terminationGracePeriodSeconds (25) must exceed sharedConfig.SHUTDOWN_TIMEOUT_MS ("25000" ms)');
+  });
+
+  it('probes on a port other than the one the process is told to serve', () => {
+    const error = synthError(modelWith((m) => (m.profiles.prod.config.WORKER_HEALTH_PORT = '9001')));
+    expect(error.message).toContain('workloads.worker.probes.liveness.port ("health" = 8001) differs from profiles.prod.config.WORKER_HEALTH_PORT ("9001")');
+  });
+
+  it('an exec health check with whitespace in an argument (podman splits it)', () => {
+    const error = synthError(modelWith((m) => (m.workloads.api.healthcheckCommand = ['easeemail', 'healthcheck api'])));
+    expect(error.message).toContain('workloads.api.healthcheckCommand[1] ("healthcheck api") must not contain whitespace');
+  });
+
+  it('an untagged third-party image', () => {
+    const error = synthError(modelWith((m) => (m.devDependencies.redis.image = 'redis')));
+    expect(error.message).toContain('devDependencies.redis.image ("redis") needs a version tag');
+  });
+
+  it('lists every problem at once', () => {
+    const error = synthError(
+      modelWith((m) => {
+        m.workloads.api.resources.memoryLimitMiB = 1;
+        m.workloads.worker.autoscaling.maxReplicas = 0;
+      }),
+    );
+    expect(error.problems).toEqual(
+      expect.arrayContaining([
+        expect.stringContaining('workloads.api.resources.memoryLimitMiB (1)'),
+        expect.stringContaining('workloads.worker.autoscaling.maxReplicas (0) must be a positive integer'),
+      ]),
+    );
+  });
+
+  it('the compose generator refuses it on its own too', () => {
+    expect(() => renderCompose(modelWith((m) => (m.workloads.api.resources.memoryLimitMiB = 128)))).toThrow(/workloads\.api\.resources\.memoryLimitMiB/);
+  });
+
+  it('the image must name a version: no "latest", no missing tag', () => {
+    expect(() => createModel({ image: 'registry.example/easeemail:latest' })).toThrow('image ("registry.example/easeemail:latest") must not use the "latest" tag');
+    expect(() => createModel({ image: 'registry.example:5000/easeemail' })).toThrow('image ("registry.example:5000/easeemail") needs an explicit tag');
+  });
+});
+
+describe('the constructs check their own props', () => {
+  it('ServerWorkload names the offending field of its spec', () => {
+    const model = createModel();
+    const chart = new Chart(new App(), 'test');
+    const spec = { ...model.workloads.api, probes: { ...model.workloads.api.probes, liveness: { ...model.workloads.api.probes.liveness, port: 'admin' } } };
+    expect(
+      () =>
+        new ServerWorkload(chart, 'api', {
+          spec,
+          appName: 'easeemail',
+          image: model.image.ref,
+          env: { secrets: [], config: [] },
+          envSources: { secret: kplus.Secret.fromSecretName(chart, 'secret', 'easeemail'), config: model.sharedConfig },
+          serviceAccount: kplus.ServiceAccount.fromServiceAccountName(chart, 'sa', 'easeemail'),
+          runAs: { user: 1000 },
+          migrationWait: { args: ['migrate', '--wait'], env: { secrets: [], config: [] }, resources: model.workloads.migrate.resources },
+          autoscaling: { minReplicas: 5, maxReplicas: 1, targetCpuUtilizationPercent: 70 },
+          autoscalingPath: 'profiles.test.autoscaling.api',
+        }),
+    ).toThrow(
+      /workloads\.api\.probes\.liveness\.port \("admin"\) is not a port of the container[\s\S]*profiles\.test\.autoscaling\.api\.minReplicas \(5\) must not exceed/,
+    );
+  });
+});
