@@ -4,7 +4,6 @@
  * Exit codes: 0 success, 1 failure, 2 bad usage or configuration.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { startApi } from './api';
 import { ConfigError, loadConfig, type Requirement } from './config';
 import { createDb } from './db/client';
 import { migrate, migrationStatus, waitForMigrations } from './db/migrate';
@@ -14,7 +13,6 @@ import { AppError } from './errors';
 import { createLogger, redactUrlCredentials, type Logger } from './log';
 import { MIGRATIONS_DIR } from './paths';
 import { postgresTarget, redisTarget, waitFor } from './wait';
-import { startWorker } from './worker';
 
 class UsageError extends Error {}
 
@@ -45,6 +43,8 @@ const COMMANDS: Record<string, Command> = {
     summary: 'serve the HTTP API (PORT, default 8000)',
     usage: 'easeemail api',
     async run() {
+      // Loaded on demand (also startWorker below): `healthcheck` runs every few seconds and must stay cheap.
+      const { startApi } = await import('./api');
       const cfg = config();
       const log = logger('api', cfg.logLevel);
       if (cfg.runMigrations) {
@@ -59,6 +59,7 @@ const COMMANDS: Record<string, Command> = {
     summary: 'deliver queued emails and webhooks (health on WORKER_HEALTH_PORT, default 8001)',
     usage: 'easeemail worker',
     async run() {
+      const { startWorker } = await import('./worker');
       const cfg = config();
       (await startWorker(cfg, logger('worker', cfg.logLevel))).lifecycle.exitOnSignals();
       return 'running';
