@@ -65,6 +65,12 @@ const schema = z
     /** SMTP connect/greeting/socket timeout; the queue lock must outlast it (checked at startup). */
     SMTP_TIMEOUT_MS: positiveInt.default(30_000),
     WEBHOOK_TIMEOUT_MS: positiveInt.default(15_000),
+    /** Webhook deliveries in flight per worker process. */
+    WEBHOOK_CONCURRENCY: positiveInt.max(1000).default(50),
+    /** In-flight deliveries to one endpoint across all workers: a slow endpoint holds at most this many slots. */
+    WEBHOOK_ENDPOINT_MAX_IN_FLIGHT: positiveInt.max(1000).default(10),
+    /** A receiver's Retry-After is honoured up to this long (longer answers are cut to it). */
+    WEBHOOK_RETRY_AFTER_MAX_MS: positiveInt.default(3_600_000),
     /** BullMQ lock duration for delivery jobs. */
     JOB_LOCK_MS: positiveInt.default(60_000),
     EMAIL_MAX_ATTEMPTS: positiveInt.max(50).default(8),
@@ -189,6 +195,9 @@ export function loadConfig(env: Env = process.env, requires: readonly Requiremen
       allowPrivateNetworks: e.WEBHOOK_ALLOW_PRIVATE_NETWORKS,
       timeoutMs: e.WEBHOOK_TIMEOUT_MS,
       retryScheduleMs: Object.freeze(e.WEBHOOK_RETRY_SCHEDULE),
+      concurrency: e.WEBHOOK_CONCURRENCY,
+      endpointMaxInFlight: e.WEBHOOK_ENDPOINT_MAX_IN_FLIGHT,
+      retryAfterMaxMs: e.WEBHOOK_RETRY_AFTER_MAX_MS,
     }),
   });
 }
