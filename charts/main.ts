@@ -17,6 +17,7 @@ import {
   devSecretValues,
   migrationJobName,
   objectName,
+  portNumber,
   resolveAutoscaling,
   resolveConfig,
   resolveEnv,
@@ -92,7 +93,7 @@ export class EaseEmailChart extends Chart {
 
     const inCluster = (dependency: DevDependencyName) => {
       const dep = model.devDependencies[dependency];
-      return { component: dep.name, port: dep.ports.find((p) => p.name === dep.clientPort)!.containerPort };
+      return { component: dep.name, port: portNumber(dep.ports, dep.clientPort)! };
     };
     new NetworkPolicies(this, 'NetworkPolicies', {
       appName: model.name,
@@ -102,7 +103,7 @@ export class EaseEmailChart extends Chart {
         return {
           component: role,
           peers: w.peers,
-          publicIngressPorts: 'ports' in w && w.service ? [w.ports.find((p) => p.name === w.service!.targetPort)!.containerPort] : undefined,
+          publicIngressPorts: 'service' in w && w.service ? [portNumber(w.ports, w.service.targetPort)!] : undefined,
         };
       }),
       inCluster: profileSpec.devDependencies ? { postgres: inCluster('db'), redis: inCluster('redis') } : undefined,

@@ -596,7 +596,8 @@ export function checkExecForm(args: readonly string[], path: string): string[] {
   return args.flatMap((a, i) => (/\s/.test(a) ? [`${path}[${i}] ("${a}") must not contain whitespace (podman splits exec-form arguments)`] : []));
 }
 
-function checkServerWorkload(w: ServerWorkloadSpec, path: string): string[] {
+/** Invariants of an api/worker spec on its own (config-dependent ones are checked per profile). */
+export function checkServerWorkload(w: ServerWorkloadSpec, path: string): string[] {
   const problems = [
     ...checkPorts(w.ports, `${path}.ports`),
     ...checkProbes(w.probes, w.ports, `${path}.probes`),
@@ -629,7 +630,7 @@ function checkServerWorkloadConfig(model: DeploymentModel, profile: ProfileName,
   return problems;
 }
 
-function checkDevDependency(d: DevDependencySpec, path: string): string[] {
+export function checkDevDependency(d: DevDependencySpec, path: string): string[] {
   const problems = [...checkPorts(d.ports, `${path}.ports`), ...checkResources(d.resources, `${path}.resources`)];
   if (portNumber(d.ports, d.clientPort) === undefined) problems.push(`${path}.clientPort ("${d.clientPort}") is not a port of the container`);
   if ('httpGet' in d.health && portNumber(d.ports, d.health.httpGet.port) === undefined) {

@@ -100,14 +100,14 @@ function appEnvironment(model: DeploymentModel, role: 'api' | 'worker' | 'migrat
   const env = resolveEnv(model, COMPOSE_PROFILE, role);
   const config = resolveConfig(model, COMPOSE_PROFILE);
   const secrets = devSecretValues(model, (dep: DevDependencyName) => dep);
-  const out: Record<string, string> = {};
-  const names = [...env.config, ...env.secrets].sort();
-  for (const name of names) {
-    out[name] = (env.config as readonly string[]).includes(name)
-      ? literal(config[name as keyof typeof config])
-      : withDefault(secretOverrideVariable(name), secrets[name as keyof typeof secrets]);
-  }
-  return out;
+  return sortedRecord([
+    ...env.config.map((key): [string, string] => [key, literal(config[key])]),
+    ...env.secrets.map((key): [string, string] => [key, withDefault(secretOverrideVariable(key), secrets[key])]),
+  ]);
+}
+
+function sortedRecord(entries: [string, string][]): Record<string, string> {
+  return Object.fromEntries(entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 /** What the app's services share: one image built once, the hardened runtime of the pods. */
@@ -159,13 +159,11 @@ function serverService(model: DeploymentModel, w: ServerWorkloadSpec): ComposeSe
 function dependencyService(model: DeploymentModel, dep: DevDependencySpec): ComposeService {
   const ui = dep.uiPort;
   const uiPort = ui ? dep.ports.find((p) => p.name === ui.port)!.containerPort : undefined;
-  const environment = { ...dep.env, ...dep.secretEnv };
+  const environment = Object.entries({ ...dep.env, ...dep.secretEnv }).map(([k, v]): [string, string] => [k, literal(v)]);
   return {
     image: dep.image,
     command: dep.args ? [...dep.args] : undefined,
-    environment: Object.keys(environment).length
-      ? Object.fromEntries(Object.entries(environment).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, v]) => [k, literal(v)]))
-      : undefined,
+    environment: environment.length ? sortedRecord(environment) : undefined,
     ports: ui ? [publish(ui.hostPortVariable, ui.defaultHostPort, uiPort!)] : undefined,
     volumes: dep.composeVolumePath ? [`${dep.name}-data:${dep.composeVolumePath}`] : undefined,
     healthcheck: 'exec' in dep.health ? healthcheck(model, dep.health.exec) : undefined,

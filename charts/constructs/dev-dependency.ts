@@ -2,7 +2,7 @@ import { Duration } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import type { DevDependencySpec, HealthCheckSpec, PortSpec } from '../model';
-import { assertNoProblems, checkExecForm, checkPorts, checkResources, portNumber } from '../model';
+import { assertNoProblems, checkDevDependency, portNumber } from '../model';
 import { StoreIngressPolicy } from './network-policies';
 import { completePodTemplate, containerResources, containerSecurityContext, podSecurityContext, selectorLabels, writableMounts } from './pod';
 
@@ -51,15 +51,10 @@ export class DevDependency extends Construct {
     super(scope, id);
     const { spec } = props;
     const specPath = props.specPath ?? `devDependencies.${spec.name}`;
-    const problems = [...checkPorts(spec.ports, `${specPath}.ports`), ...checkResources(spec.resources, `${specPath}.resources`)];
-    if ('exec' in spec.health) problems.push(...checkExecForm(spec.health.exec, `${specPath}.health.exec`));
-    else if (portNumber(spec.ports, spec.health.httpGet.port) === undefined) {
-      problems.push(`${specPath}.health.httpGet.port ("${spec.health.httpGet.port}") is not a port of the container`);
-    }
-    const clientPort = portNumber(spec.ports, spec.clientPort);
-    if (clientPort === undefined) problems.push(`${specPath}.clientPort ("${spec.clientPort}") is not a port of the container`);
+    const problems = checkDevDependency(spec, specPath);
     if (Object.keys(spec.secretEnv).length > 0 && !props.secret) problems.push(`${specPath}.secretEnv needs a Secret to come from`);
     assertNoProblems(problems);
+    const clientPort = portNumber(spec.ports, spec.clientPort)!;
 
     this.host = `${props.appName}-${spec.name}`;
     const selector = selectorLabels(props.appName, spec.name);
@@ -103,7 +98,7 @@ export class DevDependency extends Construct {
     new StoreIngressPolicy(this, 'Ingress', {
       appName: props.appName,
       component: spec.name,
-      clientPort: clientPort!,
+      clientPort,
       clients: props.clients,
       uiPort: spec.uiPort ? portNumber(spec.ports, spec.uiPort.port) : undefined,
     });

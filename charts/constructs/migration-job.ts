@@ -1,9 +1,9 @@
 import { Duration } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
-import type { ConfigKey, MigrationSpec, SecretKey } from '../model';
+import type { EnvSpec, MigrationSpec } from '../model';
 import { assertNoProblems, checkResources } from '../model';
-import { completePodTemplate, containerResources, containerSecurityContext, EnvSources, envVariables, podSecurityContext, RunAs, selectorLabels, writableMounts } from './pod';
+import { appContainer, completePodTemplate, EnvSources, podSecurityContext, RunAs, selectorLabels, writableMounts } from './pod';
 
 /**
  * Orders the Job before the rest of a release under Helm (pre-install/pre-upgrade hook) and
@@ -33,7 +33,7 @@ export interface MigrationJobProps {
   readonly appName: string;
   readonly image: string;
   /** Environment keys the container receives. */
-  readonly env: { readonly secrets: readonly SecretKey[]; readonly config: readonly ConfigKey[] };
+  readonly env: EnvSpec;
   /**
    * Where the values come from. Leave `configMap` unset: as a hook the Job runs before the
    * release's ConfigMap exists.
@@ -80,16 +80,18 @@ export class MigrationJob extends Construct {
       activeDeadline: Duration.seconds(spec.job.activeDeadlineSeconds),
       ttlAfterFinished: Duration.seconds(spec.job.ttlSecondsAfterFinished),
     });
-    this.job.addContainer({
-      name: spec.role,
-      image: props.image,
-      imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
-      args: [...spec.args],
-      envVariables: envVariables(props.env, props.envSources),
-      resources: containerResources(spec.resources),
-      securityContext: containerSecurityContext(props.runAs),
-      volumeMounts: writableMounts(this.job, ['/tmp']),
-    });
+    this.job.addContainer(
+      appContainer({
+        name: spec.role,
+        image: props.image,
+        args: spec.args,
+        env: props.env,
+        envSources: props.envSources,
+        resources: spec.resources,
+        runAs: props.runAs,
+        mounts: writableMounts(this.job, ['/tmp']),
+      }),
+    );
     completePodTemplate(this.job);
   }
 }

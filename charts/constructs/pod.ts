@@ -4,7 +4,7 @@
  */
 import { ApiObject, Duration, JsonPatch, Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
-import type { ConfigKey, HttpProbeSpec, PortSpec, ResourcesSpec, SecretKey } from '../model';
+import type { ConfigKey, EnvSpec, HttpProbeSpec, PortSpec, ResourcesSpec } from '../model';
 import { isOptionalSecret, portNumber } from '../model';
 
 export const NAME_LABEL = 'app.kubernetes.io/name';
@@ -110,7 +110,7 @@ export interface EnvSources {
 }
 
 /** The container env for the given keys, sorted by name so the output is stable. */
-export function envVariables(keys: { readonly secrets: readonly SecretKey[]; readonly config: readonly ConfigKey[] }, sources: EnvSources): Record<string, kplus.EnvValue> {
+export function envVariables(keys: EnvSpec, sources: EnvSources): Record<string, kplus.EnvValue> {
   const entries: [string, kplus.EnvValue][] = [
     ...keys.secrets.map((key): [string, kplus.EnvValue] => [key, kplus.EnvValue.fromSecretValue({ secret: sources.secret, key }, { optional: isOptionalSecret(key) })]),
     ...keys.config.map((key): [string, kplus.EnvValue] => [
@@ -119,4 +119,32 @@ export function envVariables(keys: { readonly secrets: readonly SecretKey[]; rea
     ]),
   ];
   return Object.fromEntries(entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+export interface AppContainerOptions {
+  readonly name: string;
+  /** Image reference, tag or digest included. */
+  readonly image: string;
+  /** Container args; the image's ENTRYPOINT stays in charge. */
+  readonly args: readonly string[];
+  readonly env: EnvSpec;
+  readonly envSources: EnvSources;
+  readonly resources: ResourcesSpec;
+  readonly runAs: RunAs;
+  /** The writable mounts under the read-only root (at least `/tmp`). */
+  readonly mounts: kplus.VolumeMount[];
+}
+
+/** A container of the app image (main, init or Job container), before ports and probes. */
+export function appContainer(o: AppContainerOptions): kplus.ContainerProps {
+  return {
+    name: o.name,
+    image: o.image,
+    imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
+    args: [...o.args],
+    envVariables: envVariables(o.env, o.envSources),
+    resources: containerResources(o.resources),
+    securityContext: containerSecurityContext(o.runAs),
+    volumeMounts: o.mounts,
+  };
 }

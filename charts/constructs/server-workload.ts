@@ -1,25 +1,14 @@
 import { Duration } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
-import type { AutoscalingSpec, ConfigKey, ResourcesSpec, SecretKey, ServerWorkloadSpec } from '../model';
-import { assertNoProblems, checkAutoscaling, checkPorts, checkProbes, checkResources, portNumber } from '../model';
-import {
-  completePodTemplate,
-  containerResources,
-  containerSecurityContext,
-  EnvSources,
-  envVariables,
-  httpProbe,
-  podSecurityContext,
-  RunAs,
-  selectorLabels,
-  writableMounts,
-} from './pod';
+import type { AutoscalingSpec, EnvSpec, ResourcesSpec, ServerWorkloadSpec } from '../model';
+import { assertNoProblems, checkAutoscaling, checkResources, checkServerWorkload, portNumber } from '../model';
+import { appContainer, completePodTemplate, EnvSources, httpProbe, podSecurityContext, RunAs, selectorLabels, writableMounts } from './pod';
 
 /** The init container that holds a pod until the database schema is at the image's head. */
 export interface MigrationWaitOptions {
   readonly args: readonly string[];
-  readonly env: { readonly secrets: readonly SecretKey[]; readonly config: readonly ConfigKey[] };
+  readonly env: EnvSpec;
   readonly resources: ResourcesSpec;
 }
 
@@ -37,7 +26,7 @@ export interface ServerWorkloadProps {
   /** Image reference, tag or digest included. */
   readonly image: string;
   /** Environment keys the container receives (already resolved for the profile). */
-  readonly env: { readonly secrets: readonly SecretKey[]; readonly config: readonly ConfigKey[] };
+  readonly env: EnvSpec;
   readonly envSources: EnvSources;
   readonly serviceAccount: kplus.IServiceAccount;
   readonly runAs: RunAs;
@@ -86,11 +75,9 @@ export class ServerWorkload extends Construct {
     const specPath = props.specPath ?? `workloads.${spec.role}`;
     const autoscaling = props.autoscaling ?? spec.autoscaling;
     assertNoProblems([
-      ...checkPorts(spec.ports, `${specPath}.ports`),
-      ...checkProbes(spec.probes, spec.ports, `${specPath}.probes`),
-      ...checkResources(spec.resources, `${specPath}.resources`),
+      ...checkServerWorkload(spec, specPath),
       ...checkResources(props.migrationWait.resources, `${specPath} init container resources`),
-      ...checkAutoscaling(autoscaling, props.autoscalingPath ?? `${specPath}.autoscaling`),
+      ...(props.autoscaling ? checkAutoscaling(autoscaling, props.autoscalingPath ?? `${specPath}.autoscaling`) : []),
     ]);
 
     const name = `${props.appName}-${spec.role}`;
@@ -112,29 +99,14 @@ export class ServerWorkload extends Construct {
     this.deployment.select(kplus.LabelSelector.of({ labels: this.selector }));
 
     const mounts = writableMounts(this.deployment, ['/tmp']);
-    this.deployment.addInitContainer({
-      name: 'migrate-wait',
-      image: props.image,
-      imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
-      args: [...props.migrationWait.args],
-      envVariables: envVariables(props.migrationWait.env, props.envSources),
-      resources: containerResources(props.migrationWait.resources),
-      securityContext: containerSecurityContext(props.runAs),
-      volumeMounts: mounts,
-    });
+    const { image, envSources, runAs } = props;
+    this.deployment.addInitContainer(appContainer({ name: 'migrate-wait', image, envSources, runAs, mounts, ...props.migrationWait }));
     this.deployment.addContainer({
-      name: spec.role,
-      image: props.image,
-      imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
-      args: [...spec.args],
+      ...appContainer({ name: spec.role, image, args: spec.args, env: props.env, envSources, resources: spec.resources, runAs, mounts }),
       ports: spec.ports.map((p) => ({ name: p.name, number: p.containerPort })),
-      envVariables: envVariables(props.env, props.envSources),
-      resources: containerResources(spec.resources),
-      securityContext: containerSecurityContext(props.runAs),
       startup: httpProbe(spec.probes.startup, spec.ports),
       liveness: httpProbe(spec.probes.liveness, spec.ports),
       readiness: httpProbe(spec.probes.readiness, spec.ports),
-      volumeMounts: mounts,
     });
     completePodTemplate(this.deployment);
 
