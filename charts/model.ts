@@ -499,7 +499,7 @@ export type HostNaming = (dependency: DevDependencyName) => string;
  */
 export function devSecretValues(model: DeploymentModel, host: HostNaming): Readonly<Record<SecretKey, string>> {
   const { db, redis, mailpit } = model.devDependencies;
-  const port = (dep: DevDependencySpec) => dep.ports.find((p) => p.name === dep.clientPort)!.containerPort;
+  const port = (dep: DevDependencySpec) => portNumber(dep.ports, dep.clientPort)!;
   return {
     DATABASE_URL: `postgresql://${db.env.POSTGRES_USER}:${db.secretEnv.POSTGRES_PASSWORD}@${host('db')}:${port(db)}/${db.env.POSTGRES_DB}`,
     REDIS_URL: `redis://${host('redis')}:${port(redis)}`,

@@ -63,14 +63,11 @@ describe('compose file', () => {
   });
 
   it('docker-compose resolves the defaults and honours host overrides', () => {
-    const defaults = parse(dockerCompose(['config']));
-    expect(defaults.services.api.ports).toEqual(['127.0.0.1:8000:8000/tcp']);
-    expect(defaults.services.mailpit.ports).toEqual(['127.0.0.1:8025:8025/tcp']);
-    expect(defaults.services.worker.environment.SMTP_URL).toBe('smtp://mailpit:1025');
-    const overridden = parse(dockerCompose(['config'], { EASEEMAIL_API_PORT: '18000', MAILPIT_UI_PORT: '18025', EASEEMAIL_SMTP_URL: 'smtp://relay.test:587' }));
-    expect(overridden.services.api.ports).toEqual(['127.0.0.1:18000:8000/tcp']);
-    expect(overridden.services.mailpit.ports).toEqual(['127.0.0.1:18025:8025/tcp']);
-    expect(overridden.services.worker.environment.SMTP_URL).toBe('smtp://relay.test:587');
+    const resolved = parse(dockerCompose(['config'], { EASEEMAIL_API_PORT: '18000', EASEEMAIL_SMTP_URL: 'smtp://relay.test:587' }));
+    expect(resolved.services.api.ports).toEqual(['127.0.0.1:18000:8000/tcp']);
+    expect(resolved.services.mailpit.ports).toEqual(['127.0.0.1:8025:8025/tcp']);
+    expect(resolved.services.worker.environment.SMTP_URL).toBe('smtp://relay.test:587');
+    expect(resolved.services.worker.environment.DATABASE_URL).toBe('postgresql://easeemail:easeemail@db:5432/easeemail');
   });
 
   it('uses only keys docker-compose 1.29 understands', () => {
