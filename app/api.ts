@@ -37,8 +37,10 @@ export async function startApi(config: Config, log: Logger): Promise<RunningApi>
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   server.requestTimeout = 30_000;
-  // Registered last, so it closes first: stop taking requests, let in-flight ones finish.
+  // Registered last, so these run first: keep serving with readiness failing until load
+  // balancers have noticed, then stop taking requests and let in-flight ones finish.
   lifecycle.onShutdown('http server', () => closeServer(server));
+  lifecycle.onShutdown('drain delay', () => new Promise((r) => setTimeout(r, config.shutdownDrainDelayMs)));
   log.info({ port }, 'api listening');
   return { server, port, lifecycle };
 }

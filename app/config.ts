@@ -61,9 +61,13 @@ const schema = z
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     RUN_MIGRATIONS: bool.default(false),
     SHUTDOWN_TIMEOUT_MS: positiveInt.default(25_000),
+    /** After SIGTERM the api keeps serving (readiness failing) this long, so load balancers stop routing to it first. */
+    SHUTDOWN_DRAIN_DELAY_MS: z.coerce.number().int().min(0).default(2_000),
     WEBHOOK_ALLOW_PRIVATE_NETWORKS: bool.default(false),
     /** SMTP connect/greeting/socket timeout; the queue lock must outlast it (checked at startup). */
     SMTP_TIMEOUT_MS: positiveInt.default(30_000),
+    /** Pooled SMTP connections per worker process (nodemailer maxConnections). */
+    SMTP_POOL_SIZE: positiveInt.max(100).default(5),
     WEBHOOK_TIMEOUT_MS: positiveInt.default(15_000),
     /** Webhook deliveries in flight per worker process. */
     WEBHOOK_CONCURRENCY: positiveInt.max(1000).default(50),
@@ -174,6 +178,7 @@ export function loadConfig(env: Env = process.env, requires: readonly Requiremen
     redisPrefix: e.REDIS_PREFIX,
     smtpUrl: e.SMTP_URL,
     smtpTimeoutMs: e.SMTP_TIMEOUT_MS,
+    smtpPoolSize: e.SMTP_POOL_SIZE,
     mailFrom: e.MAIL_FROM,
     /** Absent only where no webhook secret is ever touched; the webhook code demands it. */
     encryptionKey: e.ENCRYPTION_KEY,
@@ -185,6 +190,7 @@ export function loadConfig(env: Env = process.env, requires: readonly Requiremen
     logLevel: e.LOG_LEVEL,
     runMigrations: e.RUN_MIGRATIONS,
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    shutdownDrainDelayMs: e.SHUTDOWN_DRAIN_DELAY_MS,
     jobLockMs: e.JOB_LOCK_MS,
     sweepIntervalMs: e.SWEEP_INTERVAL_MS,
     bodyLimitBytes: e.BODY_LIMIT_BYTES,

@@ -8,7 +8,7 @@ import Router, { type RouterContext } from '@koa/router';
 import type { Redis } from 'ioredis';
 import type { Db } from '../db/client';
 
-export const HEALTH_CHECK_TIMEOUT_MS = 1_000;
+export const HEALTH_CHECK_TIMEOUT_MS = 2_000;
 
 export interface ReadinessSources {
   db: Db;

@@ -11,10 +11,19 @@ export async function listen(app: Koa, port: number, host: string): Promise<{ se
   return { server, port: (server.address() as { port: number }).port };
 }
 
-/** Stops accepting connections and resolves when in-flight requests have finished. */
+/**
+ * Stops accepting connections and resolves when in-flight requests have finished. Keep-alive
+ * sockets become idle only when their last response ends, so idle ones are closed repeatedly
+ * until the server is done (close() alone would wait for the clients' keep-alive timeout).
+ */
 export function closeServer(server: http.Server): Promise<void> {
   return new Promise((resolve, reject) => {
-    server.close((err) => (err ? reject(err) : resolve()));
+    const sweep = setInterval(() => server.closeIdleConnections(), 50);
+    server.close((err) => {
+      clearInterval(sweep);
+      if (err) reject(err);
+      else resolve();
+    });
     server.closeIdleConnections();
   });
 }
