@@ -36,7 +36,7 @@ const get = (path: string, key?: string) => fetch(base + path, { headers: key ? 
 async function expectProblem(res: Response, status: number, detail: RegExp) {
   expect(res.status).toBe(status);
   expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-  const body = await res.json();
+  const body = (await res.json()) as Record<string, unknown>;
   expect(body).toMatchObject({ status, type: expect.stringMatching(/^https:\/\/easeemail\.dev\/problems\//), title: expect.any(String), detail: expect.stringMatching(detail) });
   expect(JSON.stringify(body)).not.toMatch(/at .*\.ts:\d+/); // never a stack trace
   return body;
