@@ -116,7 +116,7 @@ describe('docker-entrypoint.sh', () => {
       intervalMs: 300,
     });
 
-    const cases = [
+    const cases: { role: string; env: Record<string, string>; expect: RegExp }[] = [
       { role: 'api', env: { DATABASE_URL: databaseUrl('ct_unreachable', '127.0.0.1:1', SECRET_PASSWORD) }, expect: /gave up after 5 s waiting for PostgreSQL at 127\.0\.0\.1:1 \(ECONNREFUSED\)/ },
       { role: 'worker', env: { REDIS_URL: 'redis://127.0.0.1:1' }, expect: /gave up after 5 s waiting for Redis at 127\.0\.0\.1:1/ },
       { role: 'migrate', env: { DATABASE_URL: databaseUrl('ct_unreachable', `${silentIp}:5432`, SECRET_PASSWORD) }, expect: new RegExp(`gave up after 5 s waiting for PostgreSQL at ${silentIp.replace(/\./g, '\\.')}:5432 \\(timeout expired\\)`) },
