@@ -6,6 +6,8 @@ import type Router from '@koa/router';
 import type { ZodOpenApiPathsObject } from 'zod-openapi';
 import { apiKeysModule } from '../auth/routes';
 import type { Container } from '../container';
+import { createEmailsApi } from '../email/routes';
+import { createTemplatesApi } from '../templates/routes';
 
 export interface ApiModule {
   router: Router;
@@ -15,5 +17,7 @@ export interface ApiModule {
 export function buildApiModules(c: Container): ApiModule[] {
   return [
     apiKeysModule(c),
+    createEmailsApi(c),
+    createTemplatesApi(c),
   ];
 }

@@ -4,6 +4,7 @@
  */
 import type { Job, WorkerOptions } from 'bullmq';
 import type { Container } from '../container';
+import { emailQueueProcessor, emailSweeps } from '../email/worker';
 import type { QUEUE_NAMES } from '../queue';
 
 export interface QueueProcessor {
@@ -21,10 +22,10 @@ export interface Sweep {
   run(): Promise<number>;
 }
 
-export function buildProcessors(_c: Container): QueueProcessor[] {
-  return [];
+export function buildProcessors(c: Container): QueueProcessor[] {
+  return [emailQueueProcessor(c)];
 }
 
-export function buildSweeps(_c: Container): Sweep[] {
-  return [];
+export function buildSweeps(c: Container): Sweep[] {
+  return [...emailSweeps(c)];
 }

@@ -1,0 +1,37 @@
+/** A stored email → the message nodemailer sends (envelope derived from from/to/cc/bcc). */
+import type { SendMailOptions } from 'nodemailer';
+
+/** Every message carries its id, so receivers and support can find it again. */
+export const EMAIL_ID_HEADER = 'X-EaseEmail-Id';
+
+export interface StoredEmail {
+  id: string;
+  from: string;
+  to: string[];
+  cc: string[];
+  bcc: string[];
+  replyTo: string[];
+  subject: string;
+  text: string | null;
+  html: string | null;
+  headers: unknown;
+  attachments: unknown;
+  messageId: string | null;
+}
+
+export function toMailMessage(email: StoredEmail): SendMailOptions {
+  const attachments = (email.attachments ?? []) as { filename: string; content: string; contentType?: string }[];
+  return {
+    from: email.from,
+    to: email.to,
+    cc: email.cc.length ? email.cc : undefined,
+    bcc: email.bcc.length ? email.bcc : undefined,
+    replyTo: email.replyTo.length ? email.replyTo : undefined,
+    subject: email.subject,
+    text: email.text ?? undefined,
+    html: email.html ?? undefined,
+    messageId: email.messageId ?? undefined,
+    headers: { ...((email.headers ?? {}) as Record<string, string>), [EMAIL_ID_HEADER]: email.id },
+    attachments: attachments.map((a) => ({ filename: a.filename, content: a.content, encoding: 'base64', contentType: a.contentType })),
+  };
+}

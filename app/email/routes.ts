@@ -1,0 +1,134 @@
+/** /v1/emails: send one or a batch, read, list, cancel. */
+import Router from '@koa/router';
+import { z } from 'zod';
+import type { ZodOpenApiPathsObject } from 'zod-openapi';
+import type { Container } from '../container';
+import { NotFoundError } from '../errors';
+import { requireScope } from '../http/auth';
+import { createIdempotency, IDEMPOTENCY_HEADER } from '../http/idempotency';
+import { apiRateLimit } from '../http/rate-limit';
+import type { ApiModule } from '../http/routes';
+import { parseWith } from '../http/validate';
+import { looksLikeUuid } from '../templates/schemas';
+import { createTemplateService } from '../templates/service';
+import { problemResponses } from './fields';
+import { registerQueueMetrics } from './metrics';
+import { createEmailEnqueuer } from './queue';
+import {
+  acceptedBatchSchema,
+  acceptedEmailSchema,
+  cancelledEmailSchema,
+  emailListQuery,
+  emailListSchema,
+  emailParams,
+  emailSchema,
+  sendBatchSchema,
+  sendEmailSchema,
+} from './schemas';
+import { createEmailService } from './service';
+
+const json = <T>(schema: T) => ({ content: { 'application/json': { schema } } });
+const TAGS = ['Emails'];
+const idempotencyHeader = z.object({
+  [IDEMPOTENCY_HEADER]: z
+    .string()
+    .max(255)
+    .optional()
+    .meta({ description: 'Repeat a request safely: within 24 h the same key and body return the first response; another body is 409.' }),
+});
+
+export const emailsOpenApi: ZodOpenApiPathsObject = {
+  '/v1/emails': {
+    post: {
+      operationId: 'sendEmail',
+      summary: 'Send an email',
+      description: 'Accepted once stored; delivery is asynchronous (follow it with GET /v1/emails/{id} or the email.* webhooks).',
+      tags: TAGS,
+      requestParams: { header: idempotencyHeader },
+      requestBody: json(sendEmailSchema),
+      responses: { '202': { description: 'Accepted', ...json(acceptedEmailSchema) }, ...problemResponses(400, 401, 403, 409, 413, 415, 422, 429) },
+    },
+    get: {
+      operationId: 'listEmails',
+      summary: 'List emails, newest first',
+      tags: TAGS,
+      requestParams: { query: emailListQuery },
+      responses: { '200': { description: 'A page of emails', ...json(emailListSchema) }, ...problemResponses(401, 403, 422, 429) },
+    },
+  },
+  '/v1/emails/batch': {
+    post: {
+      operationId: 'sendEmailBatch',
+      summary: 'Send up to 100 emails in one request (all or nothing)',
+      tags: TAGS,
+      requestParams: { header: idempotencyHeader },
+      requestBody: json(sendBatchSchema),
+      responses: { '202': { description: 'All accepted, in request order', ...json(acceptedBatchSchema) }, ...problemResponses(400, 401, 403, 409, 413, 415, 422, 429) },
+    },
+  },
+  '/v1/emails/{id}': {
+    get: {
+      operationId: 'getEmail',
+      summary: 'Get an email with its delivery attempts',
+      tags: TAGS,
+      requestParams: { path: emailParams },
+      responses: { '200': { description: 'The email', ...json(emailSchema) }, ...problemResponses(401, 403, 404, 429) },
+    },
+  },
+  '/v1/emails/{id}/cancel': {
+    post: {
+      operationId: 'cancelEmail',
+      summary: 'Cancel a queued or scheduled email',
+      tags: TAGS,
+      requestParams: { path: emailParams },
+      responses: {
+        '200': { description: 'Cancelled', ...json(cancelledEmailSchema) },
+        ...problemResponses(401, 403, 404, 429),
+        '409': problemResponses(409)['409'],
+      },
+    },
+  },
+};
+
+function emailId(value: string): string {
+  if (!looksLikeUuid(value)) throw new NotFoundError(`no email ${JSON.stringify(value.slice(0, 60))}`);
+  return value;
+}
+
+export function createEmailsApi(c: Container): ApiModule {
+  const idempotency = createIdempotency({ db: c.db });
+  const emails = createEmailService({
+    db: c.db,
+    queues: c.queues,
+    log: c.log,
+    mailFrom: c.config.mailFrom,
+    templates: createTemplateService({ db: c.db }),
+    enqueuer: createEmailEnqueuer({ queue: c.queues.email, settings: c.config.email, log: c.log }),
+    idempotency,
+  });
+  registerQueueMetrics(c.metrics.registry, c.queues);
+  const rateLimit = apiRateLimit(c);
+  const send = [requireScope(c.apiKeys, 'emails:send'), rateLimit];
+  const read = [requireScope(c.apiKeys, 'emails:read'), rateLimit];
+  const router = new Router();
+
+  router.post('/v1/emails', ...send, async (ctx) => {
+    const input = parseWith(sendEmailSchema, ctx.request.body);
+    await idempotency.respond(ctx, 'POST /v1/emails', (claim) => emails.accept(input, { apiKeyId: ctx.state.apiKey.id, idempotency: claim }));
+  });
+  router.post('/v1/emails/batch', ...send, async (ctx) => {
+    const inputs = parseWith(sendBatchSchema, ctx.request.body);
+    await idempotency.respond(ctx, 'POST /v1/emails/batch', (claim) => emails.acceptBatch(inputs, { apiKeyId: ctx.state.apiKey.id, idempotency: claim }));
+  });
+  router.get('/v1/emails', ...read, async (ctx) => {
+    ctx.body = await emails.list(parseWith(emailListQuery, ctx.query, 'query'));
+  });
+  router.get('/v1/emails/:id', ...read, async (ctx) => {
+    ctx.body = await emails.get(emailId(ctx.params.id));
+  });
+  router.post('/v1/emails/:id/cancel', ...send, async (ctx) => {
+    ctx.body = await emails.cancel(emailId(ctx.params.id), ctx.state.apiKey.id);
+  });
+
+  return { router, openapi: emailsOpenApi };
+}

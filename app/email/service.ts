@@ -1,0 +1,244 @@
+/**
+ * Accepting, reading and cancelling emails. Accepting is the hot path: one INSERT shared with
+ * concurrent requests (store.ts), then one coalesced enqueue (queue.ts). Templates
+ * are rendered here, at accept time, so the stored email is exactly what will be sent: a rendered
+ * subject is checked for header injection and missing variables are a 422 now, not a failed
+ * delivery later, and editing a template does not change emails already accepted.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Queues } from '../queue';
+import type { Db, Prisma } from '../db/client';
+import { ConflictError, NotFoundError, ValidationError } from '../errors';
+import type { EmailStatus } from '../generated/prisma/client';
+import type { IdempotencyClaim, Idempotency } from '../http/idempotency';
+import type { Logger } from '../log';
+import { renderEmailTemplate, type TemplateRef, type TemplateService } from '../templates/service';
+import { enqueueDeliveries, recordEvent } from '../webhooks/events';
+import { emailEventPayload } from './events';
+import { mailboxAddress } from './fields';
+import { base64DecodedBytes, type SendEmailInput } from './schemas';
+import type { EmailEnqueuer } from './queue';
+import { createEmailWriter, type NewEmailRow, type StoredAttachment } from './store';
+
+export interface AcceptedEmail {
+  id: string;
+  status: 'queued' | 'scheduled';
+}
+
+export interface AcceptOptions {
+  apiKeyId: string;
+  idempotency?: IdempotencyClaim;
+}
+
+function toIso(d: Date | null): string | null {
+  return d ? d.toISOString() : null;
+}
+
+function encodeCursor(createdAt: Date, id: string): string {
+  return Buffer.from(`${createdAt.toISOString()}|${id}`, 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string): { createdAt: Date; id: string } {
+  const [iso, id, extra] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
+  const createdAt = new Date(iso ?? '');
+  const valid =
+    extra === undefined && id !== undefined && /^[0-9a-f-]{36}$/.test(id) && !Number.isNaN(createdAt.getTime()) && encodeCursor(createdAt, id) === cursor;
+  if (!valid) throw new ValidationError('invalid cursor: pass nextCursor from the previous page unchanged', [{ path: '/cursor', message: 'not a cursor this API issued' }]);
+  return { createdAt, id };
+}
+
+/** Message-ID on the sender's domain: stable across retries, so receivers can drop duplicates. */
+function messageIdFor(id: string, from: string): string {
+  const domain = mailboxAddress(from).split('@')[1] ?? 'localhost';
+  return `<${id}@${domain}>`;
+}
+
+export function createEmailService(deps: {
+  db: Db;
+  queues: Queues;
+  log: Logger;
+  mailFrom: string;
+  templates: TemplateService;
+  enqueuer: EmailEnqueuer;
+  idempotency: Idempotency;
+}) {
+  const { db, queues, templates, enqueuer, idempotency } = deps;
+  const writer = createEmailWriter({ db });
+
+  /** Builds the rows for validated input (templates rendered); `paths` prefix error paths per email. */
+  async function buildRows(inputs: SendEmailInput[], apiKeyId: string, paths: string[]) {
+    const refs = inputs.flatMap((e, i) => (e.template ? [{ ref: (e.template.id !== undefined ? { id: e.template.id } : { name: e.template.name! }) as TemplateRef, path: `${paths[i]}/template`, index: i }] : []));
+    const compiled = refs.length > 0 ? await templates.resolve(refs) : [];
+    const now = new Date();
+    const nowMs = now.getTime();
+    const accepted: AcceptedEmail[] = [];
+    const delays: number[] = [];
+    const rows: NewEmailRow[] = inputs.map((e, i) => {
+      const id = randomUUID();
+      let content = { subject: e.subject ?? '', text: e.text ?? null, html: e.html ?? null };
+      let templateId: string | null = null;
+      if (e.template) {
+        const t = compiled[refs.findIndex((r) => r.index === i)];
+        content = renderEmailTemplate(t, e.template.data, `${paths[i]}/template/data`);
+        templateId = t.id;
+      }
+      const scheduledAt = e.scheduledAt !== undefined ? new Date(e.scheduledAt) : null;
+      const delayMs = scheduledAt ? scheduledAt.getTime() - nowMs : 0;
+      const status = delayMs > 0 ? 'scheduled' : 'queued';
+      const from = e.from ?? deps.mailFrom;
+      accepted.push({ id, status });
+      delays.push(delayMs);
+      return {
+        id,
+        apiKeyId,
+        status,
+        from,
+        to: e.to,
+        cc: e.cc ?? [],
+        bcc: e.bcc ?? [],
+        replyTo: e.replyTo ?? [],
+        ...content,
+        templateId,
+        templateData: e.template ? e.template.data : null,
+        headers: e.headers ?? null,
+        attachments: e.attachments ?? null,
+        tags: e.tags ?? [],
+        metadata: e.metadata ?? null,
+        messageId: messageIdFor(id, from),
+        scheduledAt,
+        attemptCount: 0,
+        createdAt: now,
+        updatedAt: now,
+      };
+    });
+    return { rows, accepted, delays };
+  }
+
+  async function store(rows: NewEmailRow[], status: number, body: Prisma.InputJsonValue, opts: AcceptOptions) {
+    if (opts.idempotency) {
+      await db.$transaction([
+        writer.insertStatement(rows),
+        db.idempotencyRecord.createMany({ data: [idempotency.recordInput(opts.idempotency, status, body)] }),
+      ]);
+    } else {
+      await writer.insert(rows);
+    }
+  }
+
+  /** Commits, then enqueues (outbox rule); the enqueue's outcome does not change the answer. */
+  async function acceptMany(inputs: SendEmailInput[], opts: AcceptOptions, paths: string[], respond: (accepted: AcceptedEmail[]) => Prisma.InputJsonValue) {
+    const { rows, accepted, delays } = await buildRows(inputs, opts.apiKeyId, paths);
+    const body = respond(accepted);
+    await store(rows, 202, body, opts);
+    await enqueuer.enqueue(accepted.map((a, i) => ({ id: a.id, delayMs: delays[i] })));
+    return { status: 202, body };
+  }
+
+  function accept(input: SendEmailInput, opts: AcceptOptions) {
+    return acceptMany([input], opts, [''], ([a]) => ({ id: a.id, status: a.status }));
+  }
+
+  function acceptBatch(inputs: SendEmailInput[], opts: AcceptOptions) {
+    return acceptMany(
+      inputs,
+      opts,
+      inputs.map((_, i) => `/${i}`),
+      (accepted) => ({ data: accepted.map((a) => ({ id: a.id, status: a.status })) }),
+    );
+  }
+
+  async function get(id: string) {
+    const e = await db.email.findUnique({ where: { id }, include: { attempts: { orderBy: { number: 'asc' } } } });
+    if (!e) throw new NotFoundError(`no email ${id}`);
+    const attachments = ((e.attachments ?? []) as unknown as StoredAttachment[]).map((a) => ({
+      filename: a.filename,
+      contentType: a.contentType ?? null,
+      size: base64DecodedBytes(a.content),
+    }));
+    return {
+      id: e.id,
+      status: e.status,
+      from: e.from,
+      to: e.to,
+      cc: e.cc,
+      bcc: e.bcc,
+      replyTo: e.replyTo,
+      subject: e.subject,
+      text: e.text,
+      html: e.html,
+      templateId: e.templateId,
+      headers: e.headers as Record<string, string> | null,
+      attachments,
+      tags: e.tags,
+      metadata: e.metadata as Record<string, string> | null,
+      messageId: e.messageId,
+      scheduledAt: toIso(e.scheduledAt),
+      attemptCount: e.attemptCount,
+      lastError: e.lastError,
+      createdAt: e.createdAt.toISOString(),
+      updatedAt: e.updatedAt.toISOString(),
+      sentAt: toIso(e.sentAt),
+      failedAt: toIso(e.failedAt),
+      cancelledAt: toIso(e.cancelledAt),
+      attempts: e.attempts.map((a) => ({
+        number: a.number,
+        startedAt: a.startedAt.toISOString(),
+        finishedAt: toIso(a.finishedAt),
+        outcome: a.outcome,
+        smtpResponse: a.smtpResponse,
+        error: a.error,
+      })),
+    };
+  }
+
+  /** Newest first; keyset pagination on (createdAt, id), which the emails_createdAt_id index serves. */
+  async function list(query: { status?: EmailStatus; tag?: string; limit: number; cursor?: string }) {
+    const after = query.cursor !== undefined ? decodeCursor(query.cursor) : undefined;
+    const rows = await db.email.findMany({
+      where: {
+        ...(query.status ? { status: query.status } : {}),
+        ...(query.tag ? { tags: { has: query.tag } } : {}),
+        ...(after ? { OR: [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }] } : {}),
+      },
+      orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+      take: query.limit + 1,
+      select: { id: true, status: true, from: true, to: true, subject: true, tags: true, scheduledAt: true, createdAt: true, sentAt: true },
+    });
+    const page = rows.slice(0, query.limit);
+    const last = page[page.length - 1];
+    return {
+      data: page.map((r) => ({ ...r, scheduledAt: toIso(r.scheduledAt), createdAt: r.createdAt.toISOString(), sentAt: toIso(r.sentAt) })),
+      nextCursor: rows.length > query.limit ? encodeCursor(last.createdAt, last.id) : null,
+    };
+  }
+
+  /**
+   * Cancels a queued or scheduled email. The status change is a compare-and-set, so against a
+   * worker claiming the email (queued → sending) exactly one of the two wins.
+   */
+  async function cancel(id: string, apiKeyId: string): Promise<{ id: string; status: 'cancelled' }> {
+    const now = new Date();
+    const deliveryIds = await db.$transaction(async (tx) => {
+      const rows = await tx.email.updateManyAndReturn({
+        where: { id, status: { in: ['queued', 'scheduled'] } },
+        data: { status: 'cancelled', cancelledAt: now, updatedAt: now },
+      });
+      if (rows.length === 0) return undefined;
+      const event = await recordEvent(tx, { type: 'email.cancelled', payload: emailEventPayload(rows[0], 'cancelled', now), apiKeyId });
+      return event.deliveryIds;
+    });
+    if (deliveryIds === undefined) {
+      const row = await db.email.findUnique({ where: { id }, select: { status: true } });
+      if (!row) throw new NotFoundError(`no email ${id}`);
+      throw new ConflictError(`email ${id} is ${row.status}; only queued or scheduled emails can be cancelled`);
+    }
+    await enqueueDeliveries(queues, deliveryIds);
+    // The job would find the row cancelled and skip it; removing it just saves the worker a look.
+    await queues.email.remove(id).catch(() => undefined);
+    return { id, status: 'cancelled' };
+  }
+
+  return { accept, acceptBatch, get, list, cancel };
+}
+
+export type EmailService = ReturnType<typeof createEmailService>;

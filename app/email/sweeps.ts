@@ -1,0 +1,69 @@
+/**
+ * The worker's periodic repairs for emails (outbox rule, DESIGN.md section 2):
+ * - scheduled rows whose time has come become queued and get a job;
+ * - queued rows with no live job (the api could not reach Redis, or Redis lost its data) and
+ *   `sending` rows whose worker died and whose job is gone get one.
+ * Rows are visited in id order in pages, so a long backlog cannot hide a row behind others.
+ */
+import type { Redis } from 'ioredis';
+import type { Db } from '../db/client';
+import type { Queues } from '../queue';
+import type { Sweep } from '../worker/processors';
+import { ensureJobs, type EmailJobSettings } from './queue';
+
+const PAGE = 1_000;
+/** Upper bound of rows looked at per run, so one run stays short. */
+const MAX_PER_RUN = 20_000;
+
+export function createEmailSweeps(deps: {
+  db: Db;
+  queues: Queues;
+  redis: Redis;
+  settings: EmailJobSettings;
+  /** Rows younger than this are left alone: their api request may still be enqueueing them. */
+  graceMs: number;
+  /** A `sending` row is orphaned after this (JOB_LOCK_MS). */
+  leaseMs: number;
+}): Sweep[] {
+  const { db, graceMs, leaseMs } = deps;
+  const jobs = { queue: deps.queues.email, redis: deps.redis, settings: deps.settings };
+
+  async function dueScheduled(): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const rows = await db.$queryRaw<{ id: string }[]>`
+        UPDATE "emails" SET "status" = 'queued', "updatedAt" = timezone('UTC', now())
+        WHERE "id" IN (
+          SELECT "id" FROM "emails" WHERE "status" = 'scheduled' AND "scheduledAt" <= timezone('UTC', now())
+          ORDER BY "scheduledAt" LIMIT ${PAGE} FOR UPDATE SKIP LOCKED)
+        RETURNING "id"`;
+      await ensureJobs(jobs, rows.map((r) => r.id));
+      total += rows.length;
+      if (rows.length < PAGE || total >= MAX_PER_RUN) return total;
+    }
+  }
+
+  async function orphans(): Promise<number> {
+    let added = 0;
+    let after = '00000000-0000-0000-0000-000000000000';
+    for (let seen = 0; seen < MAX_PER_RUN; ) {
+      const rows = await db.$queryRaw<{ id: string }[]>`
+        SELECT "id" FROM "emails"
+        WHERE "id" > ${after}::uuid AND (
+          ("status" = 'queued' AND "updatedAt" < timezone('UTC', now()) - make_interval(secs => ${graceMs / 1000}))
+          OR ("status" = 'sending' AND "updatedAt" < timezone('UTC', now()) - make_interval(secs => ${(leaseMs + graceMs) / 1000})))
+        ORDER BY "id" LIMIT ${PAGE}`;
+      if (rows.length === 0) break;
+      added += await ensureJobs(jobs, rows.map((r) => r.id));
+      seen += rows.length;
+      after = rows[rows.length - 1].id;
+      if (rows.length < PAGE) break;
+    }
+    return added;
+  }
+
+  return [
+    { name: 'email-scheduled-due', run: dueScheduled },
+    { name: 'email-outbox', run: orphans },
+  ];
+}

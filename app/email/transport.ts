@@ -1,0 +1,108 @@
+/**
+ * SMTP through nodemailer's pooled transport, configured from SMTP_URL:
+ *
+ *   smtp://[user:pass@]host[:port][?requireTLS=true|ignoreTLS=true][&rejectUnauthorized=false][&name=ehlo.host]
+ *   smtps://[user:pass@]host[:port]     (implicit TLS, port 465 by default)
+ *
+ * smtp:// upgrades with STARTTLS whenever the server offers it; requireTLS=true refuses to send
+ * without it, ignoreTLS=true never tries. Connect, greeting and socket timeouts are SMTP_TIMEOUT_MS.
+ *
+ * `classifySmtpError` decides retry or give up: a 5xx reply is permanent; a 4xx reply, a
+ * connection, TLS or timeout error, and authentication failures (an operator problem, not the
+ * message's) are retried.
+ */
+import nodemailer, { type SendMailOptions, type Transporter } from 'nodemailer';
+import type SMTPPool from 'nodemailer/lib/smtp-pool';
+
+export interface SmtpSettings {
+  smtpUrl: string;
+  smtpTimeoutMs: number;
+  /** Pooled connections (nodemailer maxConnections). */
+  smtpPoolSize: number;
+}
+
+export interface SentInfo {
+  messageId?: string;
+  response: string;
+  accepted: unknown[];
+  rejected: unknown[];
+}
+
+export interface MailTransport {
+  send(message: SendMailOptions): Promise<SentInfo>;
+  close(): void;
+}
+
+const FLAGS = ['requireTLS', 'ignoreTLS', 'rejectUnauthorized'] as const;
+
+export function smtpPoolOptions(settings: SmtpSettings): SMTPPool.Options {
+  const url = new URL(settings.smtpUrl);
+  const secure = url.protocol === 'smtps:';
+  const flags: Partial<Record<(typeof FLAGS)[number], boolean>> = {};
+  let name: string | undefined;
+  for (const [key, value] of url.searchParams) {
+    if (key === 'name') name = value;
+    else if ((FLAGS as readonly string[]).includes(key) && (value === 'true' || value === 'false')) flags[key as (typeof FLAGS)[number]] = value === 'true';
+    else throw new Error(`SMTP_URL: unknown or invalid option "${key}" (known: ${[...FLAGS, 'name'].join(', ')}; flags take true or false)`);
+  }
+  return {
+    pool: true,
+    host: url.hostname.replace(/^\[|\]$/g, ''),
+    port: url.port ? Number(url.port) : secure ? 465 : 587,
+    secure,
+    auth: url.username ? { user: decodeURIComponent(url.username), pass: decodeURIComponent(url.password) } : undefined,
+    requireTLS: flags.requireTLS ?? false,
+    ignoreTLS: flags.ignoreTLS ?? false,
+    tls: { rejectUnauthorized: flags.rejectUnauthorized ?? true },
+    name,
+    maxConnections: settings.smtpPoolSize,
+    // Reuse connections for many messages: a new SMTP session per 100 messages costs throughput.
+    maxMessages: 10_000,
+    connectionTimeout: settings.smtpTimeoutMs,
+    greetingTimeout: settings.smtpTimeoutMs,
+    socketTimeout: settings.smtpTimeoutMs,
+    dnsTimeout: settings.smtpTimeoutMs,
+    logger: false,
+    debug: false,
+  };
+}
+
+export function createSmtpTransport(settings: SmtpSettings): MailTransport {
+  const transporter: Transporter = nodemailer.createTransport(smtpPoolOptions(settings));
+  return {
+    send: (message) => transporter.sendMail({ ...message, disableFileAccess: true, disableUrlAccess: true }) as Promise<SentInfo>,
+    close: () => transporter.close(),
+  };
+}
+
+export interface SmtpFailure {
+  retryable: boolean;
+  /** The server's reply line, when there was one. */
+  response: string | null;
+  /** A short description, without credentials. */
+  message: string;
+}
+
+interface NodemailerError {
+  code?: string;
+  responseCode?: number;
+  response?: string;
+  command?: string;
+  message?: string;
+}
+
+export function classifySmtpError(err: unknown): SmtpFailure {
+  const e = (err ?? {}) as NodemailerError;
+  const response = typeof e.response === 'string' ? e.response.slice(0, 1000) : null;
+  const code = typeof e.responseCode === 'number' ? e.responseCode : undefined;
+  const where = e.command ? ` (${e.command})` : '';
+  if (code !== undefined && code >= 500 && code < 600 && e.code !== 'EAUTH') {
+    return { retryable: false, response, message: `rejected by the SMTP server${where}: ${response ?? code}` };
+  }
+  if (code === undefined && (e.code === 'EENVELOPE' || e.code === 'EMESSAGE')) {
+    // Refused before talking to the server (bad envelope or message): retrying cannot help.
+    return { retryable: false, response, message: `${e.code}: ${e.message ?? 'invalid message'}` };
+  }
+  const what = code !== undefined ? `SMTP ${code}${where}: ${response ?? ''}` : `${e.code ?? 'error'}${where}: ${e.message ?? String(err)}`;
+  return { retryable: true, response, message: what.slice(0, 1000) };
+}

@@ -1,0 +1,239 @@
+/**
+ * Templates: CRUD by id or unique name, compiling (syntax checked on every write) and rendering.
+ * Compiled templates are cached per (id, updatedAt), so an edit is seen at once and a hot
+ * template is parsed once per process.
+ */
+import type { Db, Prisma } from '../db/client';
+import { ConflictError, NotFoundError, ValidationError, type FieldError } from '../errors';
+import { hasHeaderBreak, HEADER_BREAK_MESSAGE } from '../email/fields';
+import type { Template } from '../generated/prisma/client';
+import { compileTemplate, renderTemplate, TemplateDataError, TemplateSyntaxError, type CompiledTemplate } from './engine';
+import { looksLikeUuid, type CreateTemplateInput, type UpdateTemplateInput } from './schemas';
+
+export interface CompiledEmailTemplate {
+  id: string;
+  name: string;
+  subject: CompiledTemplate;
+  html: CompiledTemplate | null;
+  text: CompiledTemplate | null;
+  variables: string[];
+}
+
+export interface RenderedEmail {
+  subject: string;
+  html: string | null;
+  text: string | null;
+}
+
+export interface TemplateView {
+  id: string;
+  name: string;
+  subject: string;
+  html: string | null;
+  text: string | null;
+  variables: string[];
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** How an email names its template. */
+export type TemplateRef = { id: string; name?: undefined } | { name: string; id?: undefined };
+
+const CACHE_SIZE = 500;
+
+function compileField(source: string, field: string, errors: FieldError[]): CompiledTemplate | null {
+  try {
+    return compileTemplate(source);
+  } catch (err) {
+    if (err instanceof TemplateSyntaxError) {
+      errors.push({ path: `/${field}`, message: err.message });
+      return null;
+    }
+    throw err;
+  }
+}
+
+/** Compiles all three fields, reporting every syntax error at once. */
+function compileAll(t: { subject: string; html?: string | null; text?: string | null }) {
+  const errors: FieldError[] = [];
+  const subject = compileField(t.subject, 'subject', errors);
+  const html = t.html == null ? null : compileField(t.html, 'html', errors);
+  const text = t.text == null ? null : compileField(t.text, 'text', errors);
+  if (errors.length > 0) throw new ValidationError(`template does not compile: ${errors[0].path}: ${errors[0].message}`, errors);
+  return { subject: subject!, html, text };
+}
+
+function variablesOf(...compiled: (CompiledTemplate | null)[]): string[] {
+  return [...new Set(compiled.flatMap((c) => c?.variables ?? []))];
+}
+
+function isUniqueViolation(err: unknown): boolean {
+  return (err as { code?: string })?.code === 'P2002';
+}
+
+function toView(row: Template, variables: string[]): TemplateView {
+  return {
+    id: row.id,
+    name: row.name,
+    subject: row.subject,
+    html: row.html,
+    text: row.text,
+    variables,
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString(),
+  };
+}
+
+function encodeCursor(name: string): string {
+  return Buffer.from(name, 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: string): string {
+  const name = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(name) || encodeCursor(name) !== cursor) {
+    throw new ValidationError('invalid cursor: pass nextCursor from the previous page unchanged', [{ path: '/cursor', message: 'not a cursor this API issued' }]);
+  }
+  return name;
+}
+
+/**
+ * Renders a compiled template. Variables missing from `data` are a 422 whose paths point into
+ * the request at `dataPath` (e.g. "/template/data"). A rendered subject must stay one header line.
+ */
+export function renderEmailTemplate(t: CompiledEmailTemplate, data: Record<string, unknown>, dataPath: string): RenderedEmail {
+  const errors: FieldError[] = [];
+  const render = (template: CompiledTemplate | null, mode: 'html' | 'text'): string | null => {
+    if (!template) return null;
+    try {
+      return renderTemplate(template, data, mode);
+    } catch (err) {
+      if (!(err instanceof TemplateDataError)) throw err;
+      for (const p of err.problems) {
+        const path = `${dataPath}/${p.variable.replace(/\./g, '/')}`;
+        if (!errors.some((e) => e.path === path)) errors.push({ path, message: p.message });
+      }
+      return null;
+    }
+  };
+  const subject = render(t.subject, 'text');
+  const html = render(t.html, 'html');
+  const text = render(t.text, 'text');
+  if (errors.length > 0) {
+    throw new ValidationError(`template "${t.name}" cannot be rendered: ${errors.map((e) => e.path).join(', ')}: ${errors[0].message}`, errors);
+  }
+  if (hasHeaderBreak(subject!)) {
+    throw new ValidationError(`the rendered subject of template "${t.name}" ${HEADER_BREAK_MESSAGE}`, [{ path: dataPath, message: `a value used in the subject ${HEADER_BREAK_MESSAGE}` }]);
+  }
+  return { subject: subject!, html, text };
+}
+
+export function createTemplateService(deps: { db: Db }) {
+  const { db } = deps;
+  const cache = new Map<string, CompiledEmailTemplate>();
+
+  function compiled(row: Template): CompiledEmailTemplate {
+    const key = `${row.id}:${row.updatedAt.getTime()}`;
+    let hit = cache.get(key);
+    if (!hit) {
+      const c = compileAll(row);
+      hit = { id: row.id, name: row.name, ...c, variables: variablesOf(c.subject, c.html, c.text) };
+      if (cache.size >= CACHE_SIZE) cache.delete(cache.keys().next().value!);
+      cache.set(key, hit);
+    }
+    return hit;
+  }
+
+  async function find(idOrName: string): Promise<Template> {
+    const row = looksLikeUuid(idOrName)
+      ? await db.template.findUnique({ where: { id: idOrName } })
+      : await db.template.findUnique({ where: { name: idOrName } });
+    if (!row) throw new NotFoundError(`no template ${JSON.stringify(idOrName)}`);
+    return row;
+  }
+
+  async function create(input: CreateTemplateInput): Promise<TemplateView> {
+    const c = compileAll(input);
+    try {
+      const row = await db.template.create({ data: { name: input.name, subject: input.subject, html: input.html ?? null, text: input.text ?? null } });
+      return toView(row, variablesOf(c.subject, c.html, c.text));
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new ConflictError(`a template named "${input.name}" already exists`);
+      throw err;
+    }
+  }
+
+  async function list(query: { limit: number; cursor?: string }): Promise<{ data: TemplateView[]; nextCursor: string | null }> {
+    const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+    const rows = await db.template.findMany({
+      where: after === undefined ? {} : { name: { gt: after } },
+      orderBy: { name: 'asc' },
+      take: query.limit + 1,
+    });
+    const page = rows.slice(0, query.limit);
+    return {
+      data: page.map((r) => toView(r, compiled(r).variables)),
+      nextCursor: rows.length > query.limit ? encodeCursor(page[page.length - 1].name) : null,
+    };
+  }
+
+  async function get(idOrName: string): Promise<TemplateView> {
+    const row = await find(idOrName);
+    return toView(row, compiled(row).variables);
+  }
+
+  async function update(idOrName: string, patch: UpdateTemplateInput): Promise<TemplateView> {
+    const current = await find(idOrName);
+    const next = {
+      subject: patch.subject ?? current.subject,
+      html: patch.html === undefined ? current.html : patch.html,
+      text: patch.text === undefined ? current.text : patch.text,
+    };
+    if (next.html === null && next.text === null) {
+      throw new ValidationError('a template needs html, text or both', [{ path: '/text', message: 'removing both bodies leaves nothing to send' }]);
+    }
+    const c = compileAll(next);
+    const data: Prisma.TemplateUpdateInput = { ...next, ...(patch.name !== undefined ? { name: patch.name } : {}) };
+    try {
+      // Guarded by updatedAt so a concurrent edit is not silently overwritten.
+      const { count } = await db.template.updateMany({ where: { id: current.id, updatedAt: current.updatedAt }, data });
+      if (count === 0) throw new ConflictError('the template changed while updating it; read it again and retry');
+    } catch (err) {
+      if (isUniqueViolation(err)) throw new ConflictError(`a template named "${patch.name}" already exists`);
+      throw err;
+    }
+    const row = await db.template.findUniqueOrThrow({ where: { id: current.id } });
+    return toView(row, variablesOf(c.subject, c.html, c.text));
+  }
+
+  async function remove(idOrName: string): Promise<void> {
+    const row = await find(idOrName);
+    // Emails keep their rendered content; their templateId becomes null (onDelete: SetNull).
+    await db.template.deleteMany({ where: { id: row.id } });
+  }
+
+  async function render(idOrName: string, data: Record<string, unknown>): Promise<RenderedEmail> {
+    return renderEmailTemplate(compiled(await find(idOrName)), data, '/data');
+  }
+
+  /** Compiled templates for the given references, in one query; unknown ones are a 422 at `paths`. */
+  async function resolve(refs: { ref: TemplateRef; path: string }[]): Promise<CompiledEmailTemplate[]> {
+    const ids = [...new Set(refs.flatMap((r) => (r.ref.id !== undefined ? [r.ref.id] : [])))];
+    const names = [...new Set(refs.flatMap((r) => (r.ref.name !== undefined ? [r.ref.name] : [])))];
+    const rows = await db.template.findMany({ where: { OR: [{ id: { in: ids } }, { name: { in: names } }] } });
+    const errors: FieldError[] = [];
+    const out = refs.map(({ ref, path }) => {
+      const row = rows.find((r) => (ref.id !== undefined ? r.id === ref.id : r.name === ref.name));
+      if (!row) {
+        errors.push({ path, message: `no template ${ref.id !== undefined ? `with id ${ref.id}` : `named "${ref.name}"`}` });
+        return undefined;
+      }
+      return compiled(row);
+    });
+    if (errors.length > 0) throw new ValidationError(`unknown template: ${errors[0].message}`, errors);
+    return out as CompiledEmailTemplate[];
+  }
+
+  return { create, list, get, update, remove, render, resolve };
+}
+
+export type TemplateService = ReturnType<typeof createTemplateService>;

@@ -1,0 +1,196 @@
+/**
+ * `npm run bench:email`: the email pipeline's figures on this machine, from one run, against
+ * fresh schemas, with the api and worker as separate processes (the real CLI), a local SMTP
+ * server in its own process, and a keep-alive load generator in this one. Loopback only.
+ *
+ *   accept     POST /v1/emails, 32 connections, 20 s, api alone      ≥ 3,000 req/s, p99 ≤ 25 ms
+ *   batch      POST /v1/emails/batch (100 a request), 8 connections  ≥ 15,000 emails/s
+ *   delivery   5,000 emails accepted → received, vs raw nodemailer   ratio ≥ 0.6
+ *   latency    accept → received at a steady 200 emails/s            p99 ≤ 100 ms
+ *   memory     peak RSS of the api and worker processes              ≤ 200 MB each
+ *
+ * Options (env): BENCH_ACCEPT_SECONDS (20), BENCH_BATCH_SECONDS (10), BENCH_DELIVERY_EMAILS (5000),
+ * BENCH_LATENCY_SECONDS (15), BENCH_JSON=path to also write the figures as JSON.
+ */
+import { writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { closedLoop, openLoop, type LoadRequest, type LoadResult } from './lib/load';
+import { runNodemailerBaseline } from './lib/nodemailer-baseline';
+import { fmt, renderTable, type ResultRow } from './lib/report';
+import { sampleRss } from './lib/rss';
+import { startSmtpSink } from './lib/smtp-sink';
+import { benchStack, type RoleProcess } from './lib/stack';
+import { summarize } from './lib/stats';
+
+const seconds = (name: string, fallback: number) => Number(process.env[name] ?? fallback) * 1000;
+const ACCEPT_MS = seconds('BENCH_ACCEPT_SECONDS', 20);
+const BATCH_MS = seconds('BENCH_BATCH_SECONDS', 10);
+const LATENCY_MS = seconds('BENCH_LATENCY_SECONDS', 15);
+const DELIVERY_EMAILS = Number(process.env.BENCH_DELIVERY_EMAILS ?? 5000);
+const LATENCY_RATE = 200;
+const SMTP_POOL_SIZE = 5;
+
+const log = (msg: string) => console.error(`[bench:email] ${msg}`);
+
+function email(i: number) {
+  return {
+    from: 'Bench <bench@example.com>',
+    to: [`user${i}@example.com`],
+    subject: `Your order #${i} has shipped`,
+    text: `Hello,\n\nyour order #${i} is on its way.\n`,
+    html: `<p>Hello,</p><p>your order <b>#${i}</b> is on its way.</p>`,
+    tags: ['bench'],
+  };
+}
+
+function post(apiKey: string, path: string, body: unknown): LoadRequest {
+  return { method: 'POST', path, headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify(body) };
+}
+
+function describeStatuses(r: LoadResult): string {
+  return Object.entries(r.statuses)
+    .map(([s, n]) => `${s}×${n}`)
+    .join(', ') + (r.errors ? `, ${r.errors} transport errors` : '');
+}
+
+async function main() {
+  const rows: ResultRow[] = [];
+  const figures: Record<string, number> = {};
+  const sink = await startSmtpSink();
+  const common = { SMTP_URL: sink.url, SMTP_POOL_SIZE: String(SMTP_POOL_SIZE), RATE_LIMIT_PER_SECOND: '1000000', RATE_LIMIT_BURST: '1000000' };
+  const roles: RoleProcess[] = [];
+  const rss = sampleRss(() => roles.map((p) => p.pid), 100);
+
+  // --- accept and batch accept: the api alone (no worker), fresh schema -------------------------
+  const acceptStack = await benchStack('bench_accept', common);
+  try {
+    const api = await acceptStack.start('api');
+    roles.push(api);
+    log(`api pid ${api.pid} at ${api.url}; warming up`);
+    await closedLoop({ origin: api.url, connections: 32, durationMs: 3_000, next: (i) => post(acceptStack.apiKey, '/v1/emails', email(i)) });
+
+    log(`accept: 32 connections for ${ACCEPT_MS / 1000} s`);
+    const accept = await closedLoop({ origin: api.url, connections: 32, durationMs: ACCEPT_MS, next: (i) => post(acceptStack.apiKey, '/v1/emails', email(i)) });
+    const a = summarize(accept.latenciesMs);
+    figures.acceptPerSecond = accept.perSecond;
+    figures.acceptP50 = a.p50;
+    figures.acceptP99 = a.p99;
+    rows.push({ measure: 'accept: POST /v1/emails, 32 connections, 20 s', value: `${fmt.int(accept.perSecond)} req/s`, target: '≥ 3,000 req/s', met: accept.perSecond >= 3000, note: describeStatuses(accept) });
+    rows.push({ measure: 'accept latency p50 / p99', value: `${fmt.ms(a.p50)} / ${fmt.ms(a.p99)}`, target: 'p99 ≤ 25 ms', met: a.p99 <= 25 });
+
+    log(`batch accept: 100 emails a request, 8 connections for ${BATCH_MS / 1000} s`);
+    const batchBodies = Array.from({ length: 20 }, (_, b) => JSON.stringify(Array.from({ length: 100 }, (_, i) => email(b * 100 + i))));
+    const batch = await closedLoop({
+      origin: api.url,
+      connections: 8,
+      durationMs: BATCH_MS,
+      next: (i) => ({ ...post(acceptStack.apiKey, '/v1/emails/batch', []), body: batchBodies[i % batchBodies.length] }),
+    });
+    const b = summarize(batch.latenciesMs);
+    const batchEmails = (batch.statuses[202] ?? 0) * 100;
+    figures.batchEmailsPerSecond = (batchEmails / batch.durationMs) * 1000;
+    rows.push({
+      measure: 'batch accept: POST /v1/emails/batch ×100, 8 connections',
+      value: `${fmt.int(figures.batchEmailsPerSecond)} emails/s`,
+      target: '≥ 15,000 emails/s',
+      met: figures.batchEmailsPerSecond >= 15_000,
+      note: `${fmt.int(batch.perSecond)} req/s, p99 ${fmt.ms(b.p99)}; ${describeStatuses(batch)}`,
+    });
+  } finally {
+    await acceptStack.close();
+  }
+
+  // --- delivery: raw nodemailer baseline, then the pipeline end to end -------------------------
+  log(`baseline: raw nodemailer pool (${SMTP_POOL_SIZE} connections), ${DELIVERY_EMAILS} messages`);
+  sink.reset();
+  const baseline = await runNodemailerBaseline({ smtpUrl: sink.url, smtpTimeoutMs: 30_000, smtpPoolSize: SMTP_POOL_SIZE }, DELIVERY_EMAILS);
+  figures.baselinePerSecond = baseline.perSecond;
+
+  const deliveryStack = await benchStack('bench_delivery', common);
+  try {
+    const api = await deliveryStack.start('api');
+    const worker = await deliveryStack.start('worker');
+    roles.push(api, worker);
+    log(`api pid ${api.pid}, worker pid ${worker.pid}; warming up`);
+    sink.reset();
+    await closedLoop({ origin: api.url, connections: 4, durationMs: 2_000, next: (i) => post(deliveryStack.apiKey, '/v1/emails', email(i)) });
+    const warm = await deliveryStack.env.db.email.count();
+    await sink.waitForCount(warm, 60_000);
+
+    log(`delivery: ${DELIVERY_EMAILS} emails through /v1/emails/batch → SMTP`);
+    sink.reset();
+    const started = Date.now();
+    const requests = Math.ceil(DELIVERY_EMAILS / 100);
+    const batchLoad = await closedLoop({
+      origin: api.url,
+      connections: 4,
+      durationMs: 600_000,
+      next: (i) => post(deliveryStack.apiKey, '/v1/emails/batch', Array.from({ length: 100 }, (_, k) => email(i * 100 + k))),
+      maxRequests: requests,
+    });
+    if ((batchLoad.statuses[202] ?? 0) !== requests) throw new Error(`delivery batches not all accepted: ${describeStatuses(batchLoad)}`);
+    await sink.waitForCount(DELIVERY_EMAILS, 300_000);
+    const deliveryMs = Date.now() - started;
+    figures.deliveryPerSecond = (DELIVERY_EMAILS / deliveryMs) * 1000;
+    figures.deliveryRatio = figures.deliveryPerSecond / baseline.perSecond;
+    rows.push({ measure: `raw nodemailer pool → local smtp-server (baseline, ${SMTP_POOL_SIZE} connections)`, value: `${fmt.int(baseline.perSecond)} emails/s` });
+    rows.push({
+      measure: `delivery: ${fmt.int(DELIVERY_EMAILS)} emails accept → received`,
+      value: `${fmt.int(figures.deliveryPerSecond)} emails/s`,
+      target: 'ratio ≥ 0.6',
+      met: figures.deliveryRatio >= 0.6,
+      note: `ratio ${fmt.ratio(figures.deliveryRatio)}; ${sink.duplicates()} duplicates`,
+    });
+
+    log(`latency: ${LATENCY_RATE} emails/s for ${LATENCY_MS / 1000} s`);
+    sink.reset();
+    const sentAt = new Map<string, number>();
+    const latency = await openLoop({
+      origin: api.url,
+      ratePerSecond: LATENCY_RATE,
+      durationMs: LATENCY_MS,
+      next: (i) => post(deliveryStack.apiKey, '/v1/emails', email(i)),
+      onResponse: (status, body, _i, t0) => {
+        if (status === 202) sentAt.set((JSON.parse(body) as { id: string }).id, performance.timeOrigin + t0);
+      },
+    });
+    await sink.waitForCount(sentAt.size, 120_000);
+    const e2e = [...sentAt].map(([id, t]) => (sink.received.get(id) ?? NaN) - t).filter((v) => !Number.isNaN(v));
+    const l = summarize(e2e);
+    const acc = summarize(latency.latenciesMs);
+    figures.latencyP50 = l.p50;
+    figures.latencyP99 = l.p99;
+    rows.push({
+      measure: `accept → received at ${LATENCY_RATE} emails/s, p50 / p99`,
+      value: `${fmt.ms(l.p50)} / ${fmt.ms(l.p99)}`,
+      target: 'p99 ≤ 100 ms',
+      met: l.p99 <= 100,
+      note: `${fmt.int(l.count)} emails; accept p99 ${fmt.ms(acc.p99)}; ${describeStatuses(latency)}`,
+    });
+  } finally {
+    const peakApi = Math.max(...roles.filter((p) => p.role === 'api').map((p) => rss.peak(p.pid)));
+    const peakWorker = Math.max(0, ...roles.filter((p) => p.role === 'worker').map((p) => rss.peak(p.pid)));
+    rss.stop();
+    await deliveryStack.close();
+    await sink.close();
+    figures.apiPeakRssBytes = peakApi;
+    figures.workerPeakRssBytes = peakWorker;
+    rows.push({ measure: 'peak RSS, api process', value: fmt.mb(peakApi), target: '≤ 200 MB', met: peakApi <= 200 * 1024 * 1024 });
+    rows.push({ measure: 'peak RSS, worker process', value: fmt.mb(peakWorker), target: '≤ 200 MB', met: peakWorker > 0 && peakWorker <= 200 * 1024 * 1024 });
+  }
+
+  const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}, ${fmt.mb(os.totalmem())} RAM, Node ${process.version}; PostgreSQL and Redis on the same machine`;
+  console.log(`\nEmail pipeline benchmark (${new Date().toISOString()})\nMachine: ${machine}\n`);
+  console.log(renderTable(rows));
+  if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, JSON.stringify({ machine, figures, rows }, null, 2));
+  const missed = rows.filter((r) => r.met === false).length;
+  console.log(missed ? `\n${missed} target(s) missed.` : '\nAll targets met.');
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
