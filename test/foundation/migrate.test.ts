@@ -97,9 +97,9 @@ describe('migration runner', () => {
     const waiter = startCli(['migrate', '--wait', '--timeout', '60'], { DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent' });
     await new Promise((r) => setTimeout(r, 2_000)); // the waiter is polling an unmigrated schema
     expect(waiter.child.exitCode).toBeNull();
-    const migratedAt = Date.now();
     const run = await runCli(['migrate'], { DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent' });
     expect(run.code).toBe(0);
+    const migratedAt = Date.now();
     expect(await waiter.exited).toBe(0);
     // Woken by NOTIFY (or its 1 s poll), not by the 60 s timeout.
     expect(Date.now() - migratedAt).toBeLessThan(5_000);
