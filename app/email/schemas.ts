@@ -16,12 +16,14 @@ const RESERVED_HEADERS = new Set([
   'content-type', 'content-transfer-encoding', 'return-path', 'received',
 ]);
 
-const headerName = z
-  .string()
-  .regex(/^[!-9;-~]{1,76}$/, 'a header name is 1 to 76 visible ASCII characters without ":"')
-  .refine((n) => !RESERVED_HEADERS.has(n.toLowerCase()), 'is set by the API (use the matching field, e.g. subject, replyTo)');
+const HEADER_NAME = /^[!-9;-~]{1,76}$/;
 
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+// A character class, not a repeated group: large attachments must not make the regex recurse.
+const BASE64_CHARS = /^[A-Za-z0-9+/]*={0,2}$/;
+
+function isBase64(v: string): boolean {
+  return v.length % 4 === 0 && BASE64_CHARS.test(v);
+}
 
 /** Decoded size of valid base64 without decoding it. */
 export function base64DecodedBytes(b64: string): number {
@@ -31,7 +33,10 @@ export function base64DecodedBytes(b64: string): number {
 
 const attachment = z.strictObject({
   filename: headerText(EMAIL_LIMITS.filenameLength).min(1).regex(/^[^/\\]*$/, 'must be a file name, not a path').meta({ example: 'invoice.pdf' }),
-  content: z.string().regex(BASE64, 'must be standard base64 (RFC 4648, padded, no line breaks)').meta({ description: 'File content, base64' }),
+  content: z
+    .string()
+    .refine(isBase64, 'must be standard base64 (RFC 4648, padded, no line breaks)')
+    .meta({ description: 'File content, base64', contentEncoding: 'base64' }),
   contentType: z
     .string()
     .regex(/^[A-Za-z0-9][\w.+-]*\/[A-Za-z0-9][\w.+-]*$/, 'must be a MIME type such as application/pdf')
@@ -60,8 +65,15 @@ export const sendEmailSchema = z
     html: z.string().optional(),
     template: templateRef.optional(),
     headers: z
-      .record(headerName, headerText(EMAIL_LIMITS.headerValueLength))
-      .refine((h) => Object.keys(h).length <= EMAIL_LIMITS.headers, `at most ${EMAIL_LIMITS.headers} headers`)
+      .record(z.string(), headerText(EMAIL_LIMITS.headerValueLength))
+      .superRefine((h, ctx) => {
+        const names = Object.keys(h);
+        if (names.length > EMAIL_LIMITS.headers) ctx.addIssue({ code: 'custom', message: `at most ${EMAIL_LIMITS.headers} headers` });
+        for (const name of names) {
+          if (!HEADER_NAME.test(name)) ctx.addIssue({ code: 'custom', path: [name], message: 'a header name is 1 to 76 visible ASCII characters without ":"' });
+          else if (RESERVED_HEADERS.has(name.toLowerCase())) ctx.addIssue({ code: 'custom', path: [name], message: 'is set by the API (use the matching field, e.g. subject, replyTo)' });
+        }
+      })
       .optional()
       .meta({ example: { 'X-Entity-Ref-ID': '123' } }),
     attachments: z.array(attachment).max(EMAIL_LIMITS.attachments, `at most ${EMAIL_LIMITS.attachments} attachments`).optional(),

@@ -11,6 +11,7 @@
  * connection, TLS or timeout error, and authentication failures (an operator problem, not the
  * message's) are retried.
  */
+import net from 'node:net';
 import nodemailer, { type SendMailOptions, type Transporter } from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool';
 
@@ -35,6 +36,34 @@ export interface MailTransport {
 
 const FLAGS = ['requireTLS', 'ignoreTLS', 'rejectUnauthorized'] as const;
 
+type SocketCallback = (err: Error | null, socketOptions?: { connection: net.Socket }) => void;
+
+/**
+ * Opens the TCP connection for nodemailer with Nagle's algorithm off. nodemailer leaves it on,
+ * and SMTP's small command/reply exchanges then wait for delayed ACKs (40 ms a message on Linux
+ * loopback, measured: ~95 vs ~735 messages/s over 5 pooled connections). TLS (smtps, STARTTLS)
+ * is layered on this socket by nodemailer as usual.
+ */
+function noDelaySocket(host: string, port: number, timeoutMs: number) {
+  return (_options: unknown, callback: SocketCallback) => {
+    const socket = net.connect({ host, port, noDelay: true });
+    socket.setTimeout(timeoutMs);
+    const fail = (err: Error) => {
+      socket.destroy();
+      callback(err);
+    };
+    const onTimeout = () => fail(Object.assign(new Error(`connection to ${host}:${port} timed out`), { code: 'ETIMEDOUT' }));
+    socket.once('error', fail);
+    socket.once('timeout', onTimeout);
+    socket.once('connect', () => {
+      socket.removeListener('error', fail);
+      socket.removeListener('timeout', onTimeout);
+      socket.setTimeout(0); // nodemailer runs its own greeting and socket timeouts from here
+      callback(null, { connection: socket });
+    });
+  };
+}
+
 export function smtpPoolOptions(settings: SmtpSettings): SMTPPool.Options {
   const url = new URL(settings.smtpUrl);
   const secure = url.protocol === 'smtps:';
@@ -45,10 +74,12 @@ export function smtpPoolOptions(settings: SmtpSettings): SMTPPool.Options {
     else if ((FLAGS as readonly string[]).includes(key) && (value === 'true' || value === 'false')) flags[key as (typeof FLAGS)[number]] = value === 'true';
     else throw new Error(`SMTP_URL: unknown or invalid option "${key}" (known: ${[...FLAGS, 'name'].join(', ')}; flags take true or false)`);
   }
+  const host = url.hostname.replace(/^\[|\]$/g, '');
+  const port = url.port ? Number(url.port) : secure ? 465 : 587;
   return {
     pool: true,
-    host: url.hostname.replace(/^\[|\]$/g, ''),
-    port: url.port ? Number(url.port) : secure ? 465 : 587,
+    host,
+    port,
     secure,
     auth: url.username ? { user: decodeURIComponent(url.username), pass: decodeURIComponent(url.password) } : undefined,
     requireTLS: flags.requireTLS ?? false,
@@ -64,7 +95,8 @@ export function smtpPoolOptions(settings: SmtpSettings): SMTPPool.Options {
     dnsTimeout: settings.smtpTimeoutMs,
     logger: false,
     debug: false,
-  };
+    getSocket: noDelaySocket(host, port, settings.smtpTimeoutMs),
+  } as SMTPPool.Options;
 }
 
 export function createSmtpTransport(settings: SmtpSettings): MailTransport {
