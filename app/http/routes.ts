@@ -8,6 +8,7 @@ import { apiKeysModule } from '../auth/routes';
 import type { Container } from '../container';
 import { createEmailsApi } from '../email/routes';
 import { createTemplatesApi } from '../templates/routes';
+import { createWebhooksApi } from '../webhooks/routes';
 
 export interface ApiModule {
   router: Router;
@@ -19,5 +20,6 @@ export function buildApiModules(c: Container): ApiModule[] {
     apiKeysModule(c),
     createEmailsApi(c),
     createTemplatesApi(c),
+    createWebhooksApi(c),
   ];
 }

@@ -18,24 +18,40 @@ export async function recordEvent(
   tx: Tx,
   input: { type: string; payload: Prisma.InputJsonValue; apiKeyId?: string | null },
 ): Promise<RecordedEvent> {
-  const event = await tx.event.create({ data: { type: input.type, payload: input.payload, apiKeyId: input.apiKeyId ?? null } });
-  const endpoints = await tx.webhookEndpoint.findMany({
-    where: { enabled: true, OR: [{ eventTypes: { isEmpty: true } }, { eventTypes: { has: input.type } }] },
-    select: { id: true },
-  });
-  if (endpoints.length === 0) return { eventId: event.id, deliveryIds: [] };
-  const deliveries = await tx.webhookDelivery.createManyAndReturn({
-    data: endpoints.map((e) => ({ eventId: event.id, endpointId: e.id })),
-    select: { id: true },
-  });
-  return { eventId: event.id, deliveryIds: deliveries.map((d) => d.id) };
+  // One statement (one round trip, atomic on its own): the event, then a delivery per enabled
+  // endpoint whose eventTypes is empty (= all) or has the type. nextAttemptAt = now: due at
+  // once, so the sweeper finds it if the enqueue after commit is lost.
+  const now = new Date();
+  const rows = await tx.$queryRaw<{ eventId: string; deliveryIds: string[] }[]>`
+    WITH e AS (
+      INSERT INTO "events" ("id", "apiKeyId", "type", "payload", "createdAt")
+      VALUES (gen_random_uuid(), ${input.apiKeyId ?? null}::uuid, ${input.type}, ${JSON.stringify(input.payload)}::jsonb, ${now}::timestamp(3))
+      RETURNING "id"
+    ), d AS (
+      INSERT INTO "webhook_deliveries" ("id", "eventId", "endpointId", "status", "nextAttemptAt", "createdAt", "updatedAt")
+      SELECT gen_random_uuid(), e."id", p."id", 'pending', ${now}::timestamp(3), ${now}::timestamp(3), ${now}::timestamp(3)
+      FROM e CROSS JOIN "webhook_endpoints" p
+      WHERE p."enabled" AND (COALESCE(cardinality(p."eventTypes"), 0) = 0 OR ${input.type} = ANY (p."eventTypes"))
+      RETURNING "id"
+    )
+    SELECT (SELECT "id" FROM e)::text AS "eventId", COALESCE((SELECT array_agg("id"::text) FROM d), '{}') AS "deliveryIds"`;
+  return { eventId: rows[0].eventId, deliveryIds: rows[0].deliveryIds };
+}
+
+/**
+ * Retries and waits between attempts are the processor's business (it parks the job until the
+ * delivery's nextAttemptAt); BullMQ's own attempts only cover an unexpected error in the
+ * processor itself (database briefly unreachable), retried after 2, 4, 8, 16 s.
+ */
+export function deliveryJobOptions(deliveryId: string) {
+  return { jobId: deliveryId, attempts: 5, backoff: { type: 'exponential', delay: 2_000 } };
 }
 
 /** Best effort: a failure here is repaired by the sweeper (outbox rule). */
 export async function enqueueDeliveries(queues: Queues, deliveryIds: string[]): Promise<boolean> {
   if (deliveryIds.length === 0) return true;
   try {
-    await queues.webhook.addBulk(deliveryIds.map((deliveryId) => ({ name: 'deliver', data: { deliveryId }, opts: { jobId: deliveryId } })));
+    await queues.webhook.addBulk(deliveryIds.map((deliveryId) => ({ name: 'deliver', data: { deliveryId }, opts: deliveryJobOptions(deliveryId) })));
     return true;
   } catch {
     return false;

@@ -6,6 +6,7 @@ import type { Job, WorkerOptions } from 'bullmq';
 import type { Container } from '../container';
 import { emailQueueProcessor, emailSweeps } from '../email/worker';
 import type { QUEUE_NAMES } from '../queue';
+import { webhookQueueProcessor, webhookSweeps } from '../webhooks/worker';
 
 export interface QueueProcessor {
   queue: (typeof QUEUE_NAMES)[keyof typeof QUEUE_NAMES];
@@ -23,9 +24,9 @@ export interface Sweep {
 }
 
 export function buildProcessors(c: Container): QueueProcessor[] {
-  return [emailQueueProcessor(c)];
+  return [emailQueueProcessor(c), webhookQueueProcessor(c)];
 }
 
 export function buildSweeps(c: Container): Sweep[] {
-  return [...emailSweeps(c)];
+  return [...emailSweeps(c), ...webhookSweeps(c)];
 }

@@ -1,0 +1,138 @@
+/**
+ * Webhook endpoints: CRUD, secrets (shown on creation and on request, stored only encrypted),
+ * rotation with a 24 h overlap, and disabling (by a user, by a 410 Gone, or after failing for
+ * five days straight), which also fails the endpoint's pending deliveries so their state is
+ * visible at once rather than when each one's retry comes due.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Db, Prisma } from '../db/client';
+import { ConflictError, NotFoundError } from '../errors';
+import type { EndpointCreateInput, EndpointUpdateInput } from './schemas';
+import { generateSecret, type SecretBox } from './secrets';
+
+/** How long a rotated-out secret keeps signing alongside the new one. */
+export const ROTATION_OVERLAP_MS = 24 * 3600 * 1000;
+
+type EndpointRow = Prisma.WebhookEndpointGetPayload<object>;
+
+export function endpointView(row: EndpointRow) {
+  return {
+    id: row.id,
+    url: row.url,
+    description: row.description,
+    eventTypes: row.eventTypes,
+    enabled: row.enabled,
+    disabledAt: row.disabledAt?.toISOString() ?? null,
+    disabledReason: row.disabledReason,
+    failingSince: row.failingSince?.toISOString() ?? null,
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: row.updatedAt.toISOString(),
+  };
+}
+
+export type EndpointView = ReturnType<typeof endpointView>;
+
+/**
+ * Disables an endpoint and fails its pending deliveries, in one transaction. Returns false when
+ * it was already disabled (nothing changed).
+ */
+export async function disableEndpoint(db: Db, input: { id: string; reason: string; at: Date }): Promise<boolean> {
+  const [changed] = await db.$transaction([
+    db.webhookEndpoint.updateMany({
+      where: { id: input.id, enabled: true },
+      data: { enabled: false, disabledAt: input.at, disabledReason: input.reason },
+    }),
+    db.webhookDelivery.updateMany({
+      where: { endpointId: input.id, status: 'pending' },
+      data: { status: 'failed', nextAttemptAt: null, lastError: `endpoint disabled: ${input.reason}` },
+    }),
+  ]);
+  return changed.count > 0;
+}
+
+export function createEndpointService(deps: { db: Db; secrets: SecretBox; now?: () => number }) {
+  const { db, secrets } = deps;
+  const now = deps.now ?? Date.now;
+
+  async function find(id: string): Promise<EndpointRow> {
+    const row = await db.webhookEndpoint.findUnique({ where: { id } });
+    if (!row) throw new NotFoundError(`no webhook endpoint with id ${id}`);
+    return row;
+  }
+
+  async function create(input: EndpointCreateInput): Promise<EndpointView & { secret: string }> {
+    const id = randomUUID();
+    const secret = input.secret ?? generateSecret();
+    const row = await db.webhookEndpoint.create({
+      data: {
+        id,
+        url: new URL(input.url).href,
+        description: input.description ?? null,
+        eventTypes: input.eventTypes,
+        enabled: input.enabled,
+        ...(input.enabled ? {} : { disabledAt: new Date(now()), disabledReason: 'created disabled' }),
+        secretEncrypted: secrets.encrypt(secret, id),
+      },
+    });
+    return { ...endpointView(row), secret };
+  }
+
+  async function list(input: { limit: number; cursor?: string }): Promise<{ data: EndpointView[]; nextCursor: string | null }> {
+    const rows = await db.webhookEndpoint.findMany({
+      take: input.limit + 1,
+      ...(input.cursor ? { cursor: { id: input.cursor }, skip: 1 } : {}),
+      orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+    });
+    const page = rows.slice(0, input.limit);
+    return { data: page.map(endpointView), nextCursor: rows.length > input.limit ? page[page.length - 1].id : null };
+  }
+
+  async function update(id: string, input: EndpointUpdateInput): Promise<EndpointView> {
+    const current = await find(id);
+    const at = new Date(now());
+    if (input.enabled === false && current.enabled) await disableEndpoint(db, { id, reason: 'disabled through the API', at });
+    const reenable = input.enabled === true && !current.enabled;
+    const row = await db.webhookEndpoint.update({
+      where: { id },
+      data: {
+        ...(input.url !== undefined ? { url: new URL(input.url).href } : {}),
+        ...(input.eventTypes !== undefined ? { eventTypes: input.eventTypes } : {}),
+        ...(input.description !== undefined ? { description: input.description } : {}),
+        ...(reenable ? { enabled: true, disabledAt: null, disabledReason: null, failingSince: null } : {}),
+      },
+    });
+    return endpointView(row);
+  }
+
+  async function remove(id: string): Promise<void> {
+    const { count } = await db.webhookEndpoint.deleteMany({ where: { id } });
+    if (count === 0) throw new NotFoundError(`no webhook endpoint with id ${id}`);
+  }
+
+  async function getSecret(id: string): Promise<{ secret: string; previousSecretExpiresAt: string | null }> {
+    const row = await find(id);
+    const overlap = row.previousSecretExpiresAt && row.previousSecretExpiresAt.getTime() > now() ? row.previousSecretExpiresAt : null;
+    return { secret: secrets.decrypt(row.secretEncrypted, id), previousSecretExpiresAt: overlap?.toISOString() ?? null };
+  }
+
+  /**
+   * A new secret signs from now on; the current one keeps signing too until the overlap ends,
+   * so receivers can switch at their pace. Rotating again within the overlap drops the oldest.
+   */
+  async function rotateSecret(id: string): Promise<{ secret: string; previousSecretExpiresAt: string }> {
+    const row = await find(id);
+    const secret = generateSecret();
+    const expires = new Date(now() + ROTATION_OVERLAP_MS);
+    // Compare-and-set on the current ciphertext: of two concurrent rotations one wins, the other is told.
+    const { count } = await db.webhookEndpoint.updateMany({
+      where: { id, secretEncrypted: row.secretEncrypted },
+      data: { secretEncrypted: secrets.encrypt(secret, id), previousSecretEncrypted: row.secretEncrypted, previousSecretExpiresAt: expires },
+    });
+    if (count === 0) throw new ConflictError(`webhook endpoint ${id} was deleted or rotated concurrently; read its secret again`);
+    return { secret, previousSecretExpiresAt: expires.toISOString() };
+  }
+
+  return { create, list, get: async (id: string) => endpointView(await find(id)), update, remove, getSecret, rotateSecret };
+}
+
+export type EndpointService = ReturnType<typeof createEndpointService>;

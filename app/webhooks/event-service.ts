@@ -1,0 +1,115 @@
+/**
+ * Events as the API sees them: publish (record + fan out + enqueue after commit), read with every
+ * delivery and attempt, and retry one delivery now.
+ */
+import type { Db, Prisma } from '../db/client';
+import { ConflictError, NotFoundError } from '../errors';
+import type { Queues } from '../queue';
+import { deliveryJobOptions, enqueueDeliveries, recordEvent } from './events';
+
+type Tx = Prisma.TransactionClient;
+
+export interface PublishedEvent {
+  id: string;
+  type: string;
+  /** How many endpoints it fans out to. */
+  deliveries: number;
+}
+
+const iso = (d: Date | null) => d?.toISOString() ?? null;
+
+export function createEventService(deps: { db: Db; queues: Queues; now?: () => number }) {
+  const { db, queues } = deps;
+  const now = deps.now ?? Date.now;
+
+  /**
+   * `alsoInTx` runs inside the same transaction with the response body (the Idempotency-Key
+   * record), so the event and the key's use commit together.
+   */
+  async function publish(
+    input: { type: string; payload: Prisma.InputJsonObject; apiKeyId: string | null },
+    alsoInTx?: (tx: Tx, response: PublishedEvent) => Promise<unknown>,
+  ): Promise<PublishedEvent> {
+    const record = async (tx: Tx) => {
+      const recorded = await recordEvent(tx, input);
+      const response: PublishedEvent = { id: recorded.eventId, type: input.type, deliveries: recorded.deliveryIds.length };
+      await alsoInTx?.(tx, response);
+      return { response, deliveryIds: recorded.deliveryIds };
+    };
+    // recordEvent is one atomic statement: a transaction is only needed to add to it.
+    const { response, deliveryIds } = alsoInTx ? await db.$transaction(record) : await record(db);
+    await enqueueDeliveries(queues, deliveryIds);
+    return response;
+  }
+
+  async function get(id: string) {
+    const event = await db.event.findUnique({
+      where: { id },
+      include: {
+        deliveries: {
+          orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
+          include: { attempts: { orderBy: { number: 'asc' } }, endpoint: { select: { url: true } } },
+        },
+      },
+    });
+    if (!event) throw new NotFoundError(`no event with id ${id}`);
+    return {
+      id: event.id,
+      type: event.type,
+      payload: event.payload as Record<string, unknown>,
+      createdAt: event.createdAt.toISOString(),
+      deliveries: event.deliveries.map((d) => ({
+        id: d.id,
+        eventId: d.eventId,
+        endpointId: d.endpointId,
+        url: d.endpoint.url,
+        status: d.status,
+        attemptCount: d.attemptCount,
+        nextAttemptAt: iso(d.nextAttemptAt),
+        lastStatusCode: d.lastStatusCode,
+        lastError: d.lastError,
+        createdAt: d.createdAt.toISOString(),
+        deliveredAt: iso(d.deliveredAt),
+        attempts: d.attempts.map((a) => ({
+          number: a.number,
+          startedAt: a.startedAt.toISOString(),
+          durationMs: a.durationMs,
+          statusCode: a.statusCode,
+          responseBody: a.responseBody,
+          error: a.error,
+        })),
+      })),
+    };
+  }
+
+  /**
+   * Makes the delivery due now, whatever its state (a delivered one is sent again). It continues
+   * its own schedule: a delivery with retries left is retried if this attempt fails; one that
+   * used them all gets this single attempt.
+   */
+  async function retryDelivery(id: string): Promise<{ id: string; status: 'pending' }> {
+    const d = await db.webhookDelivery.findUnique({ where: { id }, include: { endpoint: { select: { enabled: true } } } });
+    if (!d) throw new NotFoundError(`no webhook delivery with id ${id}`);
+    if (!d.endpoint.enabled) throw new ConflictError(`endpoint ${d.endpointId} is disabled; enable it first (PATCH /v1/webhook-endpoints/${d.endpointId} {"enabled": true})`);
+    const job = await queues.webhook.getJob(id).catch(() => undefined);
+    const state = job ? await job.getState().catch(() => 'unknown') : 'unknown';
+    if (state === 'active') throw new ConflictError(`delivery ${id} is being attempted right now; look at it again in a moment`);
+
+    await db.webhookDelivery.update({ where: { id }, data: { status: 'pending', nextAttemptAt: new Date(now()) } });
+    // Best effort, as on publish: the row is due, so the sweeper enqueues it if this fails.
+    try {
+      if (job && state === 'delayed') await job.promote();
+      else if (!job || state === 'completed' || state === 'failed' || state === 'unknown') {
+        if (job) await job.remove();
+        await queues.webhook.add('deliver', { deliveryId: id }, deliveryJobOptions(id));
+      }
+    } catch {
+      /* repaired by the sweeper */
+    }
+    return { id, status: 'pending' };
+  }
+
+  return { publish, get, retryDelivery };
+}
+
+export type EventService = ReturnType<typeof createEventService>;

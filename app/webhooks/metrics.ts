@@ -1,0 +1,50 @@
+/**
+ * Webhook metrics on the process registry (worker): attempts by outcome, attempt latency, and the
+ * number of disabled endpoints (read from PostgreSQL at scrape time, so every worker replica
+ * reports the same truth rather than its own share of it).
+ */
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { Db } from '../db/client';
+
+/** What became of one attempt (or of a delivery that was not attempted). */
+export type DeliveryOutcome = 'delivered' | 'retry_scheduled' | 'failed' | 'endpoint_disabled';
+
+export function createWebhookMetrics(registry: Registry, db: Db) {
+  const deliveries = new Counter({
+    name: 'easeemail_webhook_deliveries_total',
+    help: 'Webhook delivery attempts by outcome: delivered, retry_scheduled, failed (no retry left, 410, refused), endpoint_disabled (not attempted)',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
+  const attemptDuration = new Histogram({
+    name: 'easeemail_webhook_attempt_duration_seconds',
+    help: 'Duration of webhook HTTP attempts by result (success, http_error, gone, timeout, network, refused)',
+    labelNames: ['result'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30],
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'easeemail_webhook_endpoints_disabled',
+    help: 'Webhook endpoints currently disabled, by who disabled them (automatic: 410 Gone or failing for 5 days; manual)',
+    labelNames: ['by'] as const,
+    registers: [registry],
+    async collect() {
+      const rows = await db.$queryRaw<{ automatic: bigint; manual: bigint }[]>`
+        SELECT count(*) FILTER (WHERE "disabledReason" LIKE 'automatic:%') AS automatic,
+               count(*) FILTER (WHERE "disabledReason" IS NULL OR "disabledReason" NOT LIKE 'automatic:%') AS manual
+        FROM "webhook_endpoints" WHERE NOT "enabled"`;
+      this.set({ by: 'automatic' }, Number(rows[0]?.automatic ?? 0));
+      this.set({ by: 'manual' }, Number(rows[0]?.manual ?? 0));
+    },
+  });
+  return {
+    delivery(outcome: DeliveryOutcome) {
+      deliveries.inc({ outcome });
+    },
+    attempt(result: string, durationMs: number) {
+      attemptDuration.observe({ result }, durationMs / 1000);
+    },
+  };
+}
+
+export type WebhookMetrics = ReturnType<typeof createWebhookMetrics>;

@@ -1,0 +1,192 @@
+/** /v1/webhook-endpoints, /v1/events and /v1/webhook-deliveries. */
+import Router from '@koa/router';
+import { z } from 'zod';
+import type { ZodOpenApiPathsObject } from 'zod-openapi';
+import type { Container } from '../container';
+import type { Prisma } from '../db/client';
+import { problemResponses } from '../email/fields';
+import { NotFoundError } from '../errors';
+import { requireScope } from '../http/auth';
+import { createIdempotency, IDEMPOTENCY_HEADER } from '../http/idempotency';
+import { apiRateLimit } from '../http/rate-limit';
+import type { ApiModule } from '../http/routes';
+import { parseWith } from '../http/validate';
+import { createEndpointService } from './endpoints';
+import { createEventService, type PublishedEvent } from './event-service';
+import { endpointSchemas, endpointView, eventView, listQuery, publishEventSchema, secretView } from './schemas';
+import { createSecretBox, requireEncryptionKey } from './secrets';
+
+const json = <T>(schema: T) => ({ content: { 'application/json': { schema } } });
+const idParams = z.object({ id: z.uuid() });
+const idempotencyHeader = z.object({
+  [IDEMPOTENCY_HEADER]: z
+    .string()
+    .max(255)
+    .optional()
+    .meta({ description: 'Repeat a request safely: within 24 h the same key and body return the first response; another body is 409.' }),
+});
+const endpointWithSecret = endpointView.extend({ secret: z.string() }).meta({ id: 'WebhookEndpointCreated' });
+const endpointList = z.object({ data: z.array(endpointView), nextCursor: z.uuid().nullable() });
+const publishedEvent = z.object({ id: z.uuid(), type: z.string(), deliveries: z.number().int().meta({ description: 'endpoints it fans out to' }) });
+const retried = z.object({ id: z.uuid(), status: z.literal('pending') });
+
+function openApi(): ZodOpenApiPathsObject {
+  const { create, update } = endpointSchemas({ allowPrivateNetworks: false });
+  const ENDPOINTS = ['Webhook endpoints'];
+  const EVENTS = ['Events'];
+  return {
+    '/v1/webhook-endpoints': {
+      post: {
+        operationId: 'createWebhookEndpoint',
+        summary: 'Create a webhook endpoint',
+        description: 'The answer carries the signing secret (whsec_...). Literal private, loopback and link-local addresses are refused.',
+        tags: ENDPOINTS,
+        requestBody: json(create),
+        responses: { '201': { description: 'Created', ...json(endpointWithSecret) }, ...problemResponses(400, 401, 403, 415, 422, 429) },
+      },
+      get: {
+        operationId: 'listWebhookEndpoints',
+        summary: 'List webhook endpoints, newest first',
+        tags: ENDPOINTS,
+        requestParams: { query: listQuery },
+        responses: { '200': { description: 'A page of endpoints', ...json(endpointList) }, ...problemResponses(401, 403, 422, 429) },
+      },
+    },
+    '/v1/webhook-endpoints/{id}': {
+      get: {
+        operationId: 'getWebhookEndpoint',
+        summary: 'Get a webhook endpoint (with why it was disabled, if it was)',
+        tags: ENDPOINTS,
+        requestParams: { path: idParams },
+        responses: { '200': { description: 'The endpoint', ...json(endpointView) }, ...problemResponses(401, 403, 404, 429) },
+      },
+      patch: {
+        operationId: 'updateWebhookEndpoint',
+        summary: 'Change a webhook endpoint; `enabled: true` re-enables a disabled one',
+        tags: ENDPOINTS,
+        requestParams: { path: idParams },
+        requestBody: json(update),
+        responses: { '200': { description: 'The endpoint', ...json(endpointView) }, ...problemResponses(400, 401, 403, 404, 415, 422, 429) },
+      },
+      delete: {
+        operationId: 'deleteWebhookEndpoint',
+        summary: 'Delete a webhook endpoint and its delivery history',
+        tags: ENDPOINTS,
+        requestParams: { path: idParams },
+        responses: { '204': { description: 'Deleted' }, ...problemResponses(401, 403, 404, 429) },
+      },
+    },
+    '/v1/webhook-endpoints/{id}/secret': {
+      get: {
+        operationId: 'getWebhookEndpointSecret',
+        summary: 'Get the signing secret',
+        tags: ENDPOINTS,
+        requestParams: { path: idParams },
+        responses: { '200': { description: 'The secret', ...json(secretView) }, ...problemResponses(401, 403, 404, 429) },
+      },
+    },
+    '/v1/webhook-endpoints/{id}/rotate-secret': {
+      post: {
+        operationId: 'rotateWebhookEndpointSecret',
+        summary: 'Rotate the signing secret',
+        description: 'The new secret signs from now on; the previous one keeps signing alongside it (a second v1 signature) for 24 h.',
+        tags: ENDPOINTS,
+        requestParams: { path: idParams },
+        responses: { '200': { description: 'The new secret', ...json(secretView) }, ...problemResponses(401, 403, 404, 409, 429) },
+      },
+    },
+    '/v1/events': {
+      post: {
+        operationId: 'publishEvent',
+        summary: 'Publish an event to every enabled endpoint subscribed to its type',
+        description: 'Each endpoint gets a signed POST (Standard Webhooks), retried per the schedule until it answers 2xx.',
+        tags: EVENTS,
+        requestParams: { header: idempotencyHeader },
+        requestBody: json(publishEventSchema),
+        responses: { '202': { description: 'Accepted', ...json(publishedEvent) }, ...problemResponses(400, 401, 403, 409, 413, 415, 422, 429) },
+      },
+    },
+    '/v1/events/{id}': {
+      get: {
+        operationId: 'getEvent',
+        summary: 'Get an event with every delivery and attempt',
+        tags: EVENTS,
+        requestParams: { path: idParams },
+        responses: { '200': { description: 'The event', ...json(eventView) }, ...problemResponses(401, 403, 404, 429) },
+      },
+    },
+    '/v1/webhook-deliveries/{id}/retry': {
+      post: {
+        operationId: 'retryWebhookDelivery',
+        summary: 'Attempt a delivery again now (also a failed or delivered one)',
+        tags: EVENTS,
+        requestParams: { path: idParams },
+        responses: { '202': { description: 'Due now', ...json(retried) }, ...problemResponses(401, 403, 404, 409, 429) },
+      },
+    },
+  };
+}
+
+/** Ids are UUIDs; anything else cannot name a row, so it is a 404 rather than a database error. */
+function idParam(value: string, what: string): string {
+  if (!z.uuid().safeParse(value).success) throw new NotFoundError(`no ${what} with id ${JSON.stringify(value.slice(0, 60))}`);
+  return value;
+}
+
+export function createWebhooksApi(c: Container): ApiModule {
+  // Refuse to start without the key rather than fail on the first endpoint created.
+  const secrets = createSecretBox(requireEncryptionKey(c.config.encryptionKey));
+  const endpoints = createEndpointService({ db: c.db, secrets });
+  const events = createEventService({ db: c.db, queues: c.queues });
+  const idempotency = createIdempotency({ db: c.db });
+  const schemas = endpointSchemas({ allowPrivateNetworks: c.config.webhooks.allowPrivateNetworks });
+  const rateLimit = apiRateLimit(c);
+  const manage = [requireScope(c.apiKeys, 'webhooks:manage'), rateLimit];
+  const publish = [requireScope(c.apiKeys, 'events:publish'), rateLimit];
+  const router = new Router();
+
+  router.post('/v1/webhook-endpoints', ...manage, async (ctx) => {
+    const created = await endpoints.create(parseWith(schemas.create, ctx.request.body));
+    ctx.status = 201;
+    ctx.set('Location', `/v1/webhook-endpoints/${created.id}`);
+    ctx.body = created;
+  });
+  router.get('/v1/webhook-endpoints', ...manage, async (ctx) => {
+    ctx.body = await endpoints.list(parseWith(listQuery, ctx.query, 'query'));
+  });
+  router.get('/v1/webhook-endpoints/:id', ...manage, async (ctx) => {
+    ctx.body = await endpoints.get(idParam(ctx.params.id, 'webhook endpoint'));
+  });
+  router.patch('/v1/webhook-endpoints/:id', ...manage, async (ctx) => {
+    const id = idParam(ctx.params.id, 'webhook endpoint');
+    ctx.body = await endpoints.update(id, parseWith(schemas.update, ctx.request.body));
+  });
+  router.delete('/v1/webhook-endpoints/:id', ...manage, async (ctx) => {
+    await endpoints.remove(idParam(ctx.params.id, 'webhook endpoint'));
+    ctx.status = 204;
+  });
+  router.get('/v1/webhook-endpoints/:id/secret', ...manage, async (ctx) => {
+    ctx.body = await endpoints.getSecret(idParam(ctx.params.id, 'webhook endpoint'));
+  });
+  router.post('/v1/webhook-endpoints/:id/rotate-secret', ...manage, async (ctx) => {
+    ctx.body = await endpoints.rotateSecret(idParam(ctx.params.id, 'webhook endpoint'));
+  });
+
+  router.post('/v1/events', ...publish, async (ctx) => {
+    const input = parseWith(publishEventSchema, ctx.request.body);
+    await idempotency.respond(ctx, 'POST /v1/events', async (claim) => {
+      const recordClaim = claim && ((tx: Prisma.TransactionClient, response: PublishedEvent) => tx.idempotencyRecord.create({ data: idempotency.recordInput(claim, 202, { ...response }) }));
+      const body = await events.publish({ type: input.type, payload: input.payload as Prisma.InputJsonObject, apiKeyId: ctx.state.apiKey.id }, recordClaim);
+      return { status: 202, body: { ...body } };
+    });
+  });
+  router.get('/v1/events/:id', ...publish, async (ctx) => {
+    ctx.body = await events.get(idParam(ctx.params.id, 'event'));
+  });
+  router.post('/v1/webhook-deliveries/:id/retry', ...manage, async (ctx) => {
+    ctx.status = 202;
+    ctx.body = await events.retryDelivery(idParam(ctx.params.id, 'webhook delivery'));
+  });
+
+  return { router, openapi: openApi() };
+}
