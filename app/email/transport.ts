@@ -7,9 +7,9 @@
  * smtp:// upgrades with STARTTLS whenever the server offers it; requireTLS=true refuses to send
  * without it, ignoreTLS=true never tries. Connect, greeting and socket timeouts are SMTP_TIMEOUT_MS.
  *
- * `classifySmtpError` decides retry or give up: a 5xx reply is permanent; a 4xx reply, a
- * connection, TLS or timeout error, and authentication failures (an operator problem, not the
- * message's) are retried.
+ * `classifySmtpError` decides retry or give up: a 5xx reply to the message (MAIL FROM, RCPT TO,
+ * DATA) is permanent; a 4xx reply, and connection, TLS, timeout and authentication failures (the
+ * server's or the operator's problem, not the message's) are retried.
  */
 import net from 'node:net';
 import nodemailer, { type SendMailOptions, type Transporter } from 'nodemailer';
@@ -123,18 +123,22 @@ interface NodemailerError {
   message?: string;
 }
 
+/** Failures of the session rather than of the message: the server or our settings, not the email. */
+const SESSION_ERRORS = new Set(['EAUTH', 'ETLS', 'ECONNECTION', 'ESOCKET', 'ETIMEDOUT', 'EDNS', 'EPROTOCOL', 'ECONNREFUSED']);
+
 export function classifySmtpError(err: unknown): SmtpFailure {
   const e = (err ?? {}) as NodemailerError;
   const response = typeof e.response === 'string' ? e.response.slice(0, 1000) : null;
   const code = typeof e.responseCode === 'number' ? e.responseCode : undefined;
   const where = e.command ? ` (${e.command})` : '';
-  if (code !== undefined && code >= 500 && code < 600 && e.code !== 'EAUTH') {
+  const session = e.code !== undefined && SESSION_ERRORS.has(e.code);
+  if (!session && code !== undefined && code >= 500 && code < 600) {
     return { retryable: false, response, message: `rejected by the SMTP server${where}: ${response ?? code}` };
   }
   if (code === undefined && (e.code === 'EENVELOPE' || e.code === 'EMESSAGE')) {
     // Refused before talking to the server (bad envelope or message): retrying cannot help.
     return { retryable: false, response, message: `${e.code}: ${e.message ?? 'invalid message'}` };
   }
-  const what = code !== undefined ? `SMTP ${code}${where}: ${response ?? ''}` : `${e.code ?? 'error'}${where}: ${e.message ?? String(err)}`;
+  const what = code !== undefined ? `SMTP ${code}${where}${e.code ? ` ${e.code}` : ''}: ${response ?? ''}` : `${e.code ?? 'error'}${where}: ${e.message ?? String(err)}`;
   return { retryable: true, response, message: what.slice(0, 1000) };
 }

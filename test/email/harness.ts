@@ -9,6 +9,7 @@ import { createApiKeyService } from '../../app/auth/api-keys';
 import { createLogger } from '../../app/log';
 import { startWorker, type RunningWorker } from '../../app/worker';
 import { createTestEnvironment, type TestEnvironment } from '../support/isolation';
+import { waitForHttp } from '../support/processes';
 import { startSmtpServer, type SmtpServerSettings, type TestSmtpServer } from '../support/smtp';
 
 export const silentLog = createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });
@@ -76,6 +77,8 @@ export async function startEmailStack(
   const api = await startApi(t.config, silentLog);
   const worker = opts.worker === false ? undefined : await startWorker(t.config, silentLog);
   const base = `http://127.0.0.1:${api.port}`;
+  // Ready means PostgreSQL and Redis answered: before that the rate limiter would fail open.
+  await waitForHttp(`${base}/health/ready`);
   return {
     t,
     smtp,
