@@ -1,5 +1,6 @@
 /** A stored email → the message nodemailer sends (envelope derived from from/to/cc/bcc). */
 import type { SendMailOptions } from 'nodemailer';
+import type { StoredAttachment } from './store';
 
 /** Every message carries its id, so receivers and support can find it again. */
 export const EMAIL_ID_HEADER = 'X-EaseEmail-Id';
@@ -20,7 +21,7 @@ export interface StoredEmail {
 }
 
 export function toMailMessage(email: StoredEmail): SendMailOptions {
-  const attachments = (email.attachments ?? []) as { filename: string; content: string; contentType?: string }[];
+  const attachments = (email.attachments ?? []) as StoredAttachment[];
   return {
     from: email.from,
     to: email.to,

@@ -3,13 +3,14 @@
  * first, then a job whose jobId is the email id is added. Adding is best effort: when Redis is
  * down the request still succeeds and the worker's sweeper adds the job later (`ensureJobs`).
  *
- * Adds are coalesced: every enqueue issued in the same event-loop turn goes to Redis as one
- * addBulk, so a busy api makes one round trip for many requests instead of one each.
+ * Adds are coalesced (coalesce.ts): concurrent requests' jobs go to Redis in one addBulk, so a
+ * busy api makes one round trip for many requests instead of one each.
  */
 import type { JobsOptions, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../log';
 import type { EmailJob } from '../queue';
+import { createCoalescer } from './coalesce';
 
 export interface EmailJobSettings {
   maxAttempts: number;
@@ -39,49 +40,45 @@ export interface EmailEnqueuer {
 
 /** An add that does not answer within this long is left to the sweeper, so requests never hang on Redis. */
 const ENQUEUE_TIMEOUT_MS = 2_000;
+const MAX_IN_FLIGHT = 2;
+const MAX_JOBS_PER_ADD = 1_000;
 
 export function createEmailEnqueuer(deps: { queue: Queue<EmailJob>; settings: EmailJobSettings; log: Logger }): EmailEnqueuer {
   const { queue, settings, log } = deps;
-  let pending: { items: EnqueueItem[]; resolvers: ((ok: boolean) => void)[] } | undefined;
   let lastFailureLog = 0;
 
-  async function flush(batch: { items: EnqueueItem[]; resolvers: ((ok: boolean) => void)[] }) {
-    let timer: NodeJS.Timeout | undefined;
-    let ok: boolean;
-    try {
-      await Promise.race([
-        queue.addBulk(batch.items.map((i) => ({ name: 'send', data: { emailId: i.id }, opts: emailJobOptions(settings, i.id, i.delayMs) }))),
-        new Promise((_, reject) => {
-          timer = setTimeout(() => reject(new Error(`Redis did not answer within ${ENQUEUE_TIMEOUT_MS} ms`)), ENQUEUE_TIMEOUT_MS);
-        }),
-      ]);
-      ok = true;
-    } catch (err) {
-      ok = false;
-      const now = Date.now();
-      if (now - lastFailureLog > 10_000) {
-        lastFailureLog = now;
-        log.warn({ err, emails: batch.items.length }, 'could not enqueue emails; the sweeper will enqueue them');
+  const add = createCoalescer<EnqueueItem>({
+    maxInFlight: MAX_IN_FLIGHT,
+    maxItems: MAX_JOBS_PER_ADD,
+    async run(items) {
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        await Promise.race([
+          queue.addBulk(items.map((i) => ({ name: 'send', data: { emailId: i.id }, opts: emailJobOptions(settings, i.id, i.delayMs) }))),
+          new Promise((_, reject) => {
+            timer = setTimeout(() => reject(new Error(`Redis did not answer within ${ENQUEUE_TIMEOUT_MS} ms`)), ENQUEUE_TIMEOUT_MS);
+          }),
+        ]);
+      } finally {
+        clearTimeout(timer);
       }
-    } finally {
-      clearTimeout(timer);
-    }
-    for (const resolve of batch.resolvers) resolve(ok);
-  }
+    },
+  });
 
   return {
     enqueue(items) {
       if (items.length === 0) return Promise.resolve(true);
-      if (!pending) {
-        const batch = (pending = { items: [], resolvers: [] });
-        setImmediate(() => {
-          pending = undefined;
-          void flush(batch);
-        });
-      }
-      const batch = pending;
-      batch.items.push(...items);
-      return new Promise<boolean>((resolve) => batch.resolvers.push(resolve));
+      return add(items).then(
+        () => true,
+        (err: unknown) => {
+          const now = Date.now();
+          if (now - lastFailureLog > 10_000) {
+            lastFailureLog = now;
+            log.warn({ err, emails: items.length }, 'could not enqueue emails; the sweeper will enqueue them');
+          }
+          return false;
+        },
+      );
     },
   };
 }

@@ -10,6 +10,7 @@
  * When Redis is unreachable the limiter fails open: requests pass (PostgreSQL, not Redis, decides
  * whether a request can be accepted) and a warning is logged at most every 30 s.
  */
+import { once } from 'node:events';
 import type { Redis } from 'ioredis';
 import type { Context, Next } from 'koa';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
@@ -17,6 +18,7 @@ import { RateLimitedError } from '../errors';
 import type { Logger } from '../log';
 
 const FAIL_OPEN_LOG_INTERVAL_MS = 30_000;
+const FIRST_CONNECT_WAIT_MS = 2_000;
 
 export interface RateLimitOptions {
   redis: Redis;
@@ -50,6 +52,13 @@ export function createRateLimit(opts: RateLimitOptions): RateLimitMiddleware {
   });
   const policy = `${points};w=${windowSeconds}`;
   let lastFailOpenLog = 0;
+  // Right after start the connection may still be opening: wait for it briefly rather than let
+  // the first requests through unlimited. Once it has been up, an outage fails open at once.
+  let connected: Promise<unknown> | undefined =
+    opts.redis.status === 'ready'
+      ? undefined
+      : Promise.race([once(opts.redis, 'ready').catch(() => undefined), new Promise((r) => setTimeout(r, FIRST_CONNECT_WAIT_MS).unref())]);
+  void connected?.then(() => (connected = undefined));
 
   function setHeaders(ctx: Context, res: RateLimiterRes): Record<string, string> {
     const headers = {
@@ -65,6 +74,7 @@ export function createRateLimit(opts: RateLimitOptions): RateLimitMiddleware {
   return async function rateLimit(ctx: Context, next: Next) {
     const keyId: string | undefined = ctx.state.apiKey?.id;
     if (!keyId) return next();
+    if (connected) await connected;
     let res: RateLimiterRes;
     try {
       res = await limiter.consume(keyId);
@@ -90,12 +100,22 @@ const perRedis = new WeakMap<Redis, RateLimitMiddleware>();
 
 /**
  * The API's limiter: one per process (per Redis connection), whichever router asks first, so
- * every /v1 route counts against the same per-key budget.
+ * every /v1 route counts against the same per-key budget. It talks to Redis over its own
+ * connection with auto-pipelining: the checks of all requests in one event-loop turn go out in
+ * a single write, instead of one write (a system call) per request.
  */
-export function apiRateLimit(c: { redis: Redis; log: Logger; config: { redisPrefix: string; rateLimit: { perSecond: number; burst: number } } }): RateLimitMiddleware {
+export function apiRateLimit(c: {
+  redis: Redis;
+  log: Logger;
+  lifecycle: { onShutdown(name: string, close: () => Promise<unknown> | unknown): void };
+  config: { redisPrefix: string; rateLimit: { perSecond: number; burst: number } };
+}): RateLimitMiddleware {
   let limiter = perRedis.get(c.redis);
   if (!limiter) {
-    limiter = createRateLimit({ redis: c.redis, log: c.log, prefix: c.config.redisPrefix, ...c.config.rateLimit });
+    const redis = c.redis.duplicate({ enableAutoPipelining: true });
+    redis.on('error', () => undefined); // an outage shows in /health/ready and in the fail-open warning
+    c.lifecycle.onShutdown('rate limiter redis', () => redis.quit().catch(() => redis.disconnect()));
+    limiter = createRateLimit({ redis, log: c.log, prefix: c.config.redisPrefix, ...c.config.rateLimit });
     perRedis.set(c.redis, limiter);
   }
   return limiter;
