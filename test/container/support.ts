@@ -7,9 +7,11 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import path from 'node:path';
 import packageJson from '../../package.json';
+import { freePort } from '../support/processes';
+
+export { freePort };
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const COMPOSE_FILE = path.join(ROOT, 'compose', 'compose.yaml');
@@ -56,17 +58,6 @@ export const podman = (args: string[], opts?: Parameters<typeof run>[2]) => must
 /** A name no other run uses: lower-case letters and digits only (compose project names). */
 export function uniqueName(prefix: string): string {
   return `${prefix}${Date.now().toString(36)}${randomBytes(3).toString('hex')}`;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
