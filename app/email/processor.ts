@@ -11,14 +11,18 @@
  *   BullMQ with exponential backoff and jitter (queue.ts) up to EMAIL_MAX_ATTEMPTS; 5xx or the
  *   last attempt: `failed` at once (UnrecoverableError). Terminal states record their webhook
  *   event in the same transaction, and the deliveries are enqueued after the commit.
+ *
+ * Concurrent jobs share round trips (coalesce.ts): their claims go in one statement, and their
+ * terminal outcomes in one transaction. Each row keeps its own compare-and-set.
  */
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { Db } from '../db/client';
 import type { Logger } from '../log';
 import { emailJobSchema, type Queues } from '../queue';
 import { enqueueDeliveries, recordEvent } from '../webhooks/events';
+import { createCoalescer } from './coalesce';
 import { emailEventPayload, type EmailEventSource } from './events';
-import { toMailMessage, type StoredEmail } from './message';
+import { composeMessage, type StoredEmail } from './message';
 import type { EmailDeliveryMetrics } from './metrics';
 import { classifySmtpError, type MailTransport, type SentInfo } from './transport';
 
@@ -41,74 +45,126 @@ export interface EmailProcessorDeps {
 
 type Outcome = 'sent' | 'retry' | 'failed';
 
+interface AttemptResult {
+  email: ClaimedEmail;
+  outcome: Outcome;
+  at: Date;
+  smtpResponse: string | null;
+  error: string | null;
+  /** Set by the write: false when another worker had taken the email over. */
+  recorded?: boolean;
+  deliveryIds?: string[];
+}
+
+interface ClaimRequest {
+  id: string;
+  claimed?: ClaimedEmail;
+}
+
+const MAX_IN_FLIGHT = 2;
+const MAX_PER_STATEMENT = 500;
+/** A terminal outcome is written again after these pauses before the job gives up (the send happened). */
+const FINISH_RETRY_DELAYS_MS = [200, 1_000, 3_000];
+
 export function createEmailProcessor(deps: EmailProcessorDeps) {
   const { db, queues, log, transport, metrics, leaseMs, maxAttempts } = deps;
 
-  async function claim(id: string): Promise<ClaimedEmail | undefined> {
-    const rows = await db.$queryRaw<ClaimedEmail[]>`
-      WITH claimed AS (
-        UPDATE "emails" SET "status" = 'sending', "attemptCount" = "attemptCount" + 1, "updatedAt" = timezone('UTC', now())
-        WHERE "id" = ${id}::uuid AND (
-          "status" = 'queued'
-          OR ("status" = 'scheduled' AND "scheduledAt" <= timezone('UTC', now()))
-          OR ("status" = 'sending' AND "updatedAt" < timezone('UTC', now()) - make_interval(secs => ${leaseMs / 1000})))
-        RETURNING "id", "apiKeyId", "from", "to", "cc", "bcc", "replyTo", "subject", "text", "html", "headers", "attachments",
-                  "tags", "metadata", "messageId", "attemptCount", "createdAt", "scheduledAt"
-      ), abandoned AS (
-        UPDATE "email_attempts" SET "finishedAt" = timezone('UTC', now()), "outcome" = 'retry',
-               "error" = 'abandoned: the worker stopped during this attempt'
-        WHERE "emailId" IN (SELECT "id" FROM claimed) AND "finishedAt" IS NULL
-      ), attempt AS (
-        INSERT INTO "email_attempts" ("id", "emailId", "number", "startedAt")
-        SELECT gen_random_uuid(), "id", "attemptCount", timezone('UTC', now()) FROM claimed
-      )
-      SELECT * FROM claimed`;
-    return rows[0];
-  }
+  const claim = createCoalescer<ClaimRequest>({
+    maxInFlight: MAX_IN_FLIGHT,
+    maxItems: MAX_PER_STATEMENT,
+    async run(requests) {
+      const rows = await db.$queryRaw<ClaimedEmail[]>`
+        WITH claimed AS (
+          UPDATE "emails" SET "status" = 'sending', "attemptCount" = "attemptCount" + 1, "updatedAt" = timezone('UTC', now())
+          WHERE "id" = ANY (${requests.map((r) => r.id)}::uuid[]) AND (
+            "status" = 'queued'
+            OR ("status" = 'scheduled' AND "scheduledAt" <= timezone('UTC', now()))
+            OR ("status" = 'sending' AND "updatedAt" < timezone('UTC', now()) - make_interval(secs => ${leaseMs / 1000})))
+          RETURNING "id", "apiKeyId", "from", "to", "cc", "bcc", "replyTo", "subject", "text", "html", "headers", "attachments",
+                    "tags", "metadata", "messageId", "attemptCount", "createdAt", "scheduledAt"
+        ), abandoned AS (
+          UPDATE "email_attempts" SET "finishedAt" = timezone('UTC', now()), "outcome" = 'retry',
+                 "error" = 'abandoned: the worker stopped during this attempt'
+          WHERE "emailId" IN (SELECT "id" FROM claimed) AND "finishedAt" IS NULL
+        ), attempt AS (
+          INSERT INTO "email_attempts" ("id", "emailId", "number", "startedAt")
+          SELECT gen_random_uuid(), "id", "attemptCount", timezone('UTC', now()) FROM claimed
+        )
+        SELECT * FROM claimed`;
+      const byId = new Map(rows.map((r) => [r.id, r]));
+      for (const r of requests) r.claimed = byId.get(r.id);
+    },
+  });
 
-  /** Writes an attempt's outcome; false when this worker no longer holds the email. */
-  async function finish(
-    run: Pick<Db, '$queryRaw'>,
-    email: ClaimedEmail,
-    outcome: Outcome,
-    at: Date,
-    details: { smtpResponse: string | null; error: string | null },
-  ): Promise<boolean> {
-    const status = outcome === 'retry' ? 'queued' : outcome;
-    const rows = await run.$queryRaw<{ updated: number }[]>`
-      WITH e AS (
-        UPDATE "emails" SET "status" = ${status}::"EmailStatus", "updatedAt" = ${at}, "lastError" = ${details.error},
-               "sentAt" = CASE WHEN ${outcome} = 'sent' THEN ${at}::timestamp ELSE "sentAt" END,
-               "failedAt" = CASE WHEN ${outcome} = 'failed' THEN ${at}::timestamp ELSE "failedAt" END
-        WHERE "id" = ${email.id}::uuid AND "status" = 'sending' AND "attemptCount" = ${email.attemptCount}
-        RETURNING "id"
+  /** Writes attempt outcomes; marks each `recorded` unless another worker holds that email now. */
+  async function writeOutcomes(run: Pick<Db, '$queryRaw'>, results: AttemptResult[]): Promise<void> {
+    const input = results.map((r) => ({
+      id: r.email.id,
+      number: r.email.attemptCount,
+      status: r.outcome === 'retry' ? 'queued' : r.outcome,
+      outcome: r.outcome,
+      at: r.at,
+      smtpResponse: r.smtpResponse,
+      error: r.error,
+    }));
+    const rows = await run.$queryRaw<{ id: string }[]>`
+      WITH input AS (
+        SELECT * FROM jsonb_to_recordset(${JSON.stringify(input)}::jsonb)
+          AS i("id" uuid, "number" int, "status" "EmailStatus", "outcome" "AttemptOutcome", "at" timestamp(3), "smtpResponse" text, "error" text)
+      ), e AS (
+        UPDATE "emails" m SET "status" = i."status", "updatedAt" = i."at", "lastError" = i."error",
+               "sentAt" = CASE WHEN i."outcome" = 'sent' THEN i."at" ELSE m."sentAt" END,
+               "failedAt" = CASE WHEN i."outcome" = 'failed' THEN i."at" ELSE m."failedAt" END
+        FROM input i
+        WHERE m."id" = i."id" AND m."status" = 'sending' AND m."attemptCount" = i."number"
+        RETURNING m."id"
       ), a AS (
-        UPDATE "email_attempts" SET "finishedAt" = ${at}, "outcome" = ${outcome}::"AttemptOutcome",
-               "smtpResponse" = ${details.smtpResponse}, "error" = ${details.error}
-        WHERE "emailId" = ${email.id}::uuid AND "number" = ${email.attemptCount}
+        UPDATE "email_attempts" t SET "finishedAt" = i."at", "outcome" = i."outcome", "smtpResponse" = i."smtpResponse", "error" = i."error"
+        FROM input i
+        WHERE t."emailId" = i."id" AND t."number" = i."number"
       )
-      SELECT count(*)::int AS "updated" FROM e`;
-    return rows[0]?.updated === 1;
+      SELECT "id"::text AS "id" FROM e`;
+    const recorded = new Set(rows.map((r) => r.id));
+    for (const r of results) r.recorded = recorded.has(r.email.id);
   }
 
-  /** Terminal outcome and its webhook event in one transaction; deliveries enqueued after commit. */
-  async function finishTerminal(email: ClaimedEmail, outcome: 'sent' | 'failed', details: { smtpResponse: string | null; error: string | null }) {
-    const at = new Date();
-    const deliveryIds = await db.$transaction(async (tx) => {
-      if (!(await finish(tx, email, outcome, at, details))) return undefined;
-      const event = await recordEvent(tx, { type: `email.${outcome}`, payload: emailEventPayload(email, outcome, at, details), apiKeyId: email.apiKeyId });
-      return event.deliveryIds;
-    });
-    if (deliveryIds === undefined) {
-      log.warn({ emailId: email.id, attempt: email.attemptCount }, 'email was taken over by another worker; outcome not recorded twice');
+  /** Terminal outcomes and their webhook events, one transaction for all; deliveries enqueued after commit. */
+  const finishTerminal = createCoalescer<AttemptResult>({
+    maxInFlight: MAX_IN_FLIGHT,
+    maxItems: MAX_PER_STATEMENT,
+    async run(results) {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await db.$transaction(async (tx) => {
+            await writeOutcomes(tx, results);
+            for (const r of results) {
+              if (!r.recorded) continue;
+              const payload = emailEventPayload(r.email, r.outcome as 'sent' | 'failed', r.at, r);
+              r.deliveryIds = (await recordEvent(tx, { type: `email.${r.outcome}`, payload, apiKeyId: r.email.apiKeyId })).deliveryIds;
+            }
+          });
+          break;
+        } catch (err) {
+          if (attempt >= FINISH_RETRY_DELAYS_MS.length) throw err;
+          log.warn({ err, emails: results.length }, 'could not record email outcomes; trying again');
+          await new Promise((r) => setTimeout(r, FINISH_RETRY_DELAYS_MS[attempt]));
+        }
+      }
+      await enqueueDeliveries(queues, results.flatMap((r) => r.deliveryIds ?? []));
+    },
+  });
+
+  async function recordTerminal(result: AttemptResult): Promise<void> {
+    await finishTerminal([result]);
+    if (!result.recorded) {
+      log.warn({ emailId: result.email.id, attempt: result.email.attemptCount }, 'email was taken over by another worker; outcome not recorded twice');
       return;
     }
-    metrics.deliveries.inc({ outcome });
-    if (outcome === 'sent') {
-      const start = Math.max(email.createdAt.getTime(), email.scheduledAt?.getTime() ?? 0);
-      metrics.acceptToDelivery.observe((at.getTime() - start) / 1000);
+    metrics.deliveries.inc({ outcome: result.outcome });
+    if (result.outcome === 'sent') {
+      const start = Math.max(result.email.createdAt.getTime(), result.email.scheduledAt?.getTime() ?? 0);
+      metrics.acceptToDelivery.observe((result.at.getTime() - start) / 1000);
     }
-    await enqueueDeliveries(queues, deliveryIds);
   }
 
   /** Why the job found nothing to claim: skip, or come back when the row is due / the lease ends. */
@@ -125,25 +181,27 @@ export function createEmailProcessor(deps: EmailProcessorDeps) {
 
   async function process(job: Job): Promise<string> {
     const { emailId } = emailJobSchema.parse(job.data);
-    const email = await claim(emailId);
+    const request: ClaimRequest = { id: emailId };
+    await claim([request]);
+    const email = request.claimed;
     if (!email) return notClaimed(job, emailId);
 
     let info: SentInfo;
     try {
-      info = await transport.send(toMailMessage(email));
+      info = await transport.send(await composeMessage(email));
     } catch (err) {
       const failure = classifySmtpError(err);
-      const details = { smtpResponse: failure.response, error: failure.message };
+      const result: AttemptResult = { email, outcome: 'failed', at: new Date(), smtpResponse: failure.response, error: failure.message };
       if (failure.retryable && email.attemptCount < maxAttempts) {
-        await finish(db, email, 'retry', new Date(), details);
+        await writeOutcomes(db, [{ ...result, outcome: 'retry' }]);
         metrics.deliveries.inc({ outcome: 'retry' });
         throw new Error(failure.message); // BullMQ retries it after the backoff
       }
-      await finishTerminal(email, 'failed', details);
+      await recordTerminal(result);
       throw new UnrecoverableError(failure.retryable ? `gave up after ${email.attemptCount} attempts: ${failure.message}` : failure.message);
     }
     const rejected = info.rejected.length ? `; rejected: ${info.rejected.map(String).join(', ')}` : '';
-    await finishTerminal(email, 'sent', { smtpResponse: `${info.response}${rejected}`.slice(0, 1000), error: null });
+    await recordTerminal({ email, outcome: 'sent', at: new Date(), smtpResponse: `${info.response}${rejected}`.slice(0, 1000), error: null });
     return 'sent';
   }
 
