@@ -71,7 +71,7 @@ const schema = z
     WEBHOOK_TIMEOUT_MS: positiveInt.default(15_000),
     /** Webhook deliveries in flight per worker process. */
     WEBHOOK_CONCURRENCY: positiveInt.max(1000).default(50),
-    /** In-flight deliveries to one endpoint across all workers: a slow endpoint holds at most this many slots. */
+    /** In-flight deliveries to one endpoint per worker process: a slow endpoint holds at most this many of its slots. */
     WEBHOOK_ENDPOINT_MAX_IN_FLIGHT: positiveInt.max(1000).default(10),
     /** A receiver's Retry-After is honoured up to this long (longer answers are cut to it). */
     WEBHOOK_RETRY_AFTER_MAX_MS: positiveInt.default(3_600_000),

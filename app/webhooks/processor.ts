@@ -2,12 +2,12 @@
  * The webhook delivery processor (queue `webhook-delivery`, job id = delivery id). One job run is
  * at most one HTTP attempt:
  *
- * 1. read the delivery with its endpoint and event (one query); skip it when it is terminal
+ * 1. read the delivery with its endpoint and event (delivery-store.ts); skip it when it is terminal
  *    (a duplicate job), park it when it is not due yet, fail it when the endpoint is disabled;
  * 2. take an in-flight slot for the endpoint (endpoint-gate.ts); when the endpoint is saturated
  *    park the job briefly instead of holding a worker slot;
  * 3. sign (Standard Webhooks; webhook-id = delivery id, the same on every retry) and POST;
- * 4. record the attempt and the delivery's new state in one statement, then: 2xx → delivered;
+ * 4. record the attempt and the delivery's new state together, then: 2xx → delivered;
  *    410 → endpoint disabled; refused by the outbound guard → failed without retry (the address
  *    rule will refuse it again; fix DNS or the URL, then retry the delivery); anything else →
  *    retried per the schedule (Retry-After honoured) and failed once the schedule is exhausted.
@@ -19,9 +19,9 @@
  */
 import { DelayedError, type Job } from 'bullmq';
 import type { Container } from '../container';
-import type { Db } from '../db/client';
 import { webhookJobSchema, QUEUE_NAMES } from '../queue';
 import type { QueueProcessor } from '../worker/processors';
+import { createDeliveryStore, type DeliveryForAttempt } from './delivery-store';
 import { createEndpointGate, type EndpointGate } from './endpoint-gate';
 import { disableEndpoint } from './endpoints';
 import { createWebhookMetrics, type WebhookMetrics } from './metrics';
@@ -34,106 +34,27 @@ import { signedHeaders } from './signature';
 export const DISABLE_AFTER_FAILING_MS = 5 * 24 * 3600 * 1000;
 /** A job that comes back this much before its delivery is due is parked again. */
 const EARLY_TOLERANCE_MS = 50;
-/** Lease margin over the attempt timeout (signing, recording) before a dead worker's slot frees. */
-const LEASE_MARGIN_MS = 5_000;
-
-interface DeliveryForAttempt {
-  id: string;
-  status: string;
-  attemptCount: number;
-  nextAttemptAt: Date | null;
-  eventId: string;
-  eventType: string;
-  payload: string;
-  eventCreatedAt: Date;
-  endpointId: string;
-  url: string;
-  enabled: boolean;
-  secretEncrypted: string;
-  previousSecretEncrypted: string | null;
-  previousSecretExpiresAt: Date | null;
-  failingSince: Date | null;
-}
-
-async function loadDelivery(db: Db, id: string): Promise<DeliveryForAttempt | undefined> {
-  const rows = await db.$queryRaw<DeliveryForAttempt[]>`
-    SELECT d."id", d."status"::text AS "status", d."attemptCount", d."nextAttemptAt", d."eventId",
-           e."type" AS "eventType", e."payload"::text AS "payload", e."createdAt" AS "eventCreatedAt",
-           d."endpointId", p."url", p."enabled", p."secretEncrypted", p."previousSecretEncrypted",
-           p."previousSecretExpiresAt", p."failingSince"
-    FROM "webhook_deliveries" d
-    JOIN "events" e ON e."id" = d."eventId"
-    JOIN "webhook_endpoints" p ON p."id" = d."endpointId"
-    WHERE d."id" = ${id}::uuid`;
-  return rows[0];
-}
-
-/**
- * Records one attempt and the delivery's state after it, atomically. The attempt number comes
- * from the row itself, so two workers racing on one delivery (a stalled job picked up again)
- * never collide on it. A delivery already delivered stays delivered.
- */
-async function recordAttempt(
-  db: Db,
-  input: {
-    id: string;
-    startedAt: Date;
-    result: SendResult;
-    status: 'delivered' | 'pending' | 'failed';
-    nextAttemptAt: Date | null;
-    at: Date;
-    /** The delivery's lastError when it is not the attempt's own error. */
-    lastError?: string;
-  },
-): Promise<number> {
-  const r = input.result;
-  const error = r.error ?? null;
-  const lastError = input.lastError ?? error;
-  const statusCode = r.statusCode ?? null;
-  const rows = await db.$queryRaw<{ number: number }[]>`
-    WITH d AS (
-      UPDATE "webhook_deliveries" SET
-        "attemptCount" = "attemptCount" + 1,
-        "status" = CASE WHEN "status" = 'delivered' THEN "status" ELSE ${input.status}::"DeliveryStatus" END,
-        "nextAttemptAt" = CASE WHEN "status" = 'delivered' THEN NULL ELSE ${input.nextAttemptAt}::timestamp(3) END,
-        "lastStatusCode" = ${statusCode}::int,
-        "lastError" = ${lastError}::text,
-        "deliveredAt" = CASE WHEN ${input.status}::text = 'delivered' THEN COALESCE("deliveredAt", ${input.at}::timestamp(3)) ELSE "deliveredAt" END,
-        "updatedAt" = ${input.at}::timestamp(3)
-      WHERE "id" = ${input.id}::uuid
-      RETURNING "id", "attemptCount"
-    )
-    INSERT INTO "webhook_attempts" ("id", "deliveryId", "number", "startedAt", "durationMs", "statusCode", "responseBody", "error")
-    SELECT gen_random_uuid(), d."id", d."attemptCount", ${input.startedAt}::timestamp(3), ${Math.round(r.durationMs)}::int, ${statusCode}::int, ${r.responseBody ?? null}::text, ${error}::text
-    FROM d
-    RETURNING "number"`;
-  return rows[0]?.number ?? 0;
-}
 
 /** The body receivers get: Standard Webhooks' {type, timestamp, data}, plus the event id. */
 function webhookBody(d: DeliveryForAttempt): string {
   return `{"id":${JSON.stringify(d.eventId)},"type":${JSON.stringify(d.eventType)},"timestamp":${JSON.stringify(d.eventCreatedAt.toISOString())},"data":${d.payload}}`;
 }
 
-export interface WebhookProcessorDeps extends Pick<Container, 'db' | 'redis' | 'config' | 'log' | 'metrics'> {
+export interface WebhookProcessorDeps extends Pick<Container, 'db' | 'config' | 'log' | 'metrics'> {
   /** Replaceable for tests (e.g. a sender whose resolver maps a test name to loopback). */
   sender?: WebhookSender;
   now?: () => number;
 }
 
 export function createWebhookProcessor(deps: WebhookProcessorDeps): QueueProcessor {
-  const { db, redis, config, log } = deps;
+  const { db, config, log } = deps;
   const now = deps.now ?? Date.now;
   const box: SecretBox = createSecretBox(requireEncryptionKey(config.encryptionKey));
   const sender = deps.sender ?? createWebhookSender({ timeoutMs: config.webhooks.timeoutMs, allowPrivateNetworks: config.webhooks.allowPrivateNetworks });
-  const gate: EndpointGate = createEndpointGate({
-    redis,
-    keyPrefix: config.redisPrefix,
-    limit: config.webhooks.endpointMaxInFlight,
-    leaseMs: config.webhooks.timeoutMs + LEASE_MARGIN_MS,
-  });
+  const gate: EndpointGate = createEndpointGate({ limit: config.webhooks.endpointMaxInFlight });
   const metrics: WebhookMetrics = createWebhookMetrics(deps.metrics.registry, db);
   const policy = { scheduleMs: config.webhooks.retryScheduleMs, retryAfterMaxMs: config.webhooks.retryAfterMaxMs };
+  const store = createDeliveryStore(db);
 
   /** Decrypting is cheap, but it runs per attempt; the sealed text is the key, so rotation invalidates. */
   const secretCache = new Map<string, string>();
@@ -172,7 +93,7 @@ export function createWebhookProcessor(deps: WebhookProcessorDeps): QueueProcess
     // A parked job whose endpoint is still full goes back without costing a database read.
     const stillFull = gate.reparkIfStillFull(deliveryId);
     if (stillFull && 'retryInMs' in stillFull) return park(job, now() + stillFull.retryInMs);
-    const d = await loadDelivery(db, deliveryId);
+    const d = await store.load(deliveryId);
     if (!d) return 'deleted';
     if (d.status === 'delivered' || d.status === 'failed') return `already ${d.status}`;
     if (d.nextAttemptAt && d.nextAttemptAt.getTime() > now() + EARLY_TOLERANCE_MS) return park(job, d.nextAttemptAt.getTime());
@@ -187,7 +108,7 @@ export function createWebhookProcessor(deps: WebhookProcessorDeps): QueueProcess
 
     const slot = await gate.acquire(d.endpointId, d.id);
     if ('retryInMs' in slot) {
-      log.debug({ deliveryId: d.id, endpointId: d.endpointId, retryInMs: slot.retryInMs }, 'endpoint saturated; job parked');
+      log.debug({ deliveryId: d.id, endpointId: d.endpointId, ...slot }, 'endpoint saturated; job parked');
       return park(job, now() + slot.retryInMs);
     }
 
@@ -210,7 +131,7 @@ export function createWebhookProcessor(deps: WebhookProcessorDeps): QueueProcess
     const at = new Date(now());
     const attemptNumber = d.attemptCount + 1;
     if (result.outcome === 'success') {
-      await recordAttempt(db, { id: d.id, startedAt, result, status: 'delivered', nextAttemptAt: null, at });
+      await store.record({ id: d.id, startedAt, result, status: 'delivered', nextAttemptAt: null, at });
       if (d.failingSince !== null) await db.webhookEndpoint.updateMany({ where: { id: d.endpointId }, data: { failingSince: null } });
       metrics.delivery('delivered');
       return 'delivered';
@@ -222,7 +143,7 @@ export function createWebhookProcessor(deps: WebhookProcessorDeps): QueueProcess
     const final = disabledBecause !== undefined || result.outcome === 'refused' || result.outcome === 'gone';
     const delay = final ? undefined : retryDelayMs(policy, attemptNumber, result.retryAfterMs);
     const nextAttemptAt = delay === undefined ? null : new Date(at.getTime() + delay);
-    await recordAttempt(db, {
+    await store.record({
       id: d.id,
       startedAt,
       result,

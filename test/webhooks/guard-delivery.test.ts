@@ -5,10 +5,10 @@
  * get nothing.
  */
 import type dns from 'node:dns';
-import { Queue, Worker } from 'bullmq';
+import { Worker } from 'bullmq';
 import { createApiKeyService } from '../../app/auth/api-keys';
 import { createMetrics } from '../../app/http/metrics';
-import { producerConnection, QUEUE_NAMES, workerConnectionOptions } from '../../app/queue';
+import { createQueues, producerConnection, QUEUE_NAMES, workerConnectionOptions } from '../../app/queue';
 import type { LookupFunction } from '../../app/webhooks/guard';
 import { createEndpointService } from '../../app/webhooks/endpoints';
 import { createEventService } from '../../app/webhooks/event-service';
@@ -167,9 +167,9 @@ describe('a processor whose sender resolves a test name to loopback', () => {
     // Accepted at creation: a name is only judged once resolved.
     const ep = await endpoints.create({ url: `http://hooks.guard.test:${rx.port}/in`, eventTypes: ['guard.name'], enabled: true });
     const redis = producerConnection(t.config.redisUrl);
-    const queues = { webhook: new Queue(QUEUE_NAMES.webhook, { connection: redis, prefix: t.redisPrefix }), email: undefined as never, close: async () => undefined };
+    const queues = createQueues(redis, t.redisPrefix);
     const sender = createWebhookSender({ timeoutMs: 2_000, allowPrivateNetworks: false, lookup: testResolver({ 'hooks.guard.test': [{ address: '127.0.0.1', family: 4 }] }) });
-    const processor = createWebhookProcessor({ db: t.db, redis, config: t.config, log, metrics: createMetrics('worker'), sender });
+    const processor = createWebhookProcessor({ db: t.db, config: t.config, log, metrics: createMetrics('worker'), sender });
     const worker = new Worker(QUEUE_NAMES.webhook, (job) => processor.process(job), { connection: workerConnectionOptions(t.config.redisUrl), prefix: t.redisPrefix });
     try {
       const published = await createEventService({ db: t.db, queues }).publish({ type: 'guard.name', payload: {}, apiKeyId: null });
@@ -183,7 +183,7 @@ describe('a processor whose sender resolves a test name to loopback', () => {
     } finally {
       await worker.close();
       await processor.close?.();
-      await queues.webhook.close();
+      await queues.close();
       await redis.quit();
     }
   });
