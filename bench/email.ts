@@ -12,12 +12,10 @@
  * Options (env): BENCH_ACCEPT_SECONDS (20), BENCH_BATCH_SECONDS (10), BENCH_DELIVERY_EMAILS (5000),
  * BENCH_LATENCY_SECONDS (15), BENCH_JSON=path to also write the figures as JSON.
  */
-import { writeFileSync } from 'node:fs';
-import os from 'node:os';
 import { closedLoop, openLoop, type LoadRequest, type LoadResult } from './lib/load';
 import { runNodemailerBaseline } from './lib/nodemailer-baseline';
 import { measureHttpReference } from './lib/reference';
-import { fmt, renderTable, type ResultRow } from './lib/report';
+import { describeMachine, fmt, loadAverage, printReport, runBenchmark, type ResultRow } from './lib/report';
 import { sampleRss } from './lib/rss';
 import { startSmtpSink } from './lib/smtp-sink';
 import { benchStack, compiledMain, type RoleProcess } from './lib/stack';
@@ -53,8 +51,6 @@ function describeStatuses(r: LoadResult): string {
     .map(([s, n]) => `${s}×${n}`)
     .join(', ') + (r.errors ? `, ${r.errors} transport errors` : '');
 }
-
-const loadAverage = () => os.loadavg().map((l) => l.toFixed(2)).join(' ');
 
 async function main() {
   const loadAtStart = loadAverage();
@@ -191,19 +187,15 @@ async function main() {
     rows.push({ measure: 'peak RSS, worker process', value: fmt.mb(peakWorker), target: '≤ 200 MB', met: peakWorker > 0 && peakWorker <= 200 * 1024 * 1024 });
   }
 
-  const machine = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}, ${fmt.mb(os.totalmem())} RAM, Node ${process.version}; PostgreSQL and Redis on the same machine`;
-  console.log(`\nEmail pipeline benchmark (${new Date().toISOString()})\nMachine: ${machine}`);
-  console.log(`api and worker: ${runtime}; load average (1, 5, 15 min) at start ${loadAtStart}, at end ${loadAverage()}\n`);
-  console.log(renderTable(rows));
-  if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, JSON.stringify({ machine, runtime, loadAtStart, loadAtEnd: loadAverage(), figures, rows }, null, 2));
-  const missed = rows.filter((r) => r.met === false).length;
-  console.log(missed ? `\n${missed} target(s) missed.` : '\nAll targets met.');
+  printReport({
+    title: 'Email pipeline benchmark',
+    context: [
+      `Machine: ${describeMachine()}; PostgreSQL and Redis on the same machine`,
+      `api and worker: ${runtime}; load average (1, 5, 15 min) at start ${loadAtStart}, at end ${loadAverage()}`,
+    ],
+    rows,
+    figures,
+  });
 }
 
-main().then(
-  () => process.exit(0),
-  (err) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runBenchmark(main);

@@ -5,25 +5,17 @@
  */
 import type { SendMailOptions } from 'nodemailer';
 import MailComposer from 'nodemailer/lib/mail-composer';
-import type { StoredAttachment } from './store';
+import type { NewEmailRow, StoredAttachment } from './store';
 
 /** Every message carries its id, so receivers and support can find it again. */
 export const EMAIL_ID_HEADER = 'X-EaseEmail-Id';
 
-export interface StoredEmail {
-  id: string;
-  from: string;
-  to: string[];
-  cc: string[];
-  bcc: string[];
-  replyTo: string[];
-  subject: string;
-  text: string | null;
-  html: string | null;
+/** What sending needs of an `emails` row. */
+export type StoredEmail = Pick<NewEmailRow, 'id' | 'from' | 'to' | 'cc' | 'bcc' | 'replyTo' | 'subject' | 'text' | 'html'> & {
   headers: unknown;
   attachments: unknown;
   messageId: string | null;
-}
+};
 
 export function toMailMessage(email: StoredEmail): SendMailOptions {
   const attachments = (email.attachments ?? []) as StoredAttachment[];

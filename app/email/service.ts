@@ -115,13 +115,21 @@ export function createEmailService(deps: {
   }
 
   async function store(rows: NewEmailRow[], status: number, body: Prisma.InputJsonValue, opts: AcceptOptions) {
-    if (opts.idempotency) {
-      await db.$transaction([
-        writer.insertStatement(rows),
-        db.idempotencyRecord.createMany({ data: [idempotency.recordInput(opts.idempotency, status, body)] }),
-      ]);
-    } else {
-      await writer.insert(rows);
+    try {
+      if (opts.idempotency) {
+        await db.$transaction([
+          writer.insertStatement(rows),
+          db.idempotencyRecord.createMany({ data: [idempotency.recordInput(opts.idempotency, status, body)] }),
+        ]);
+      } else {
+        await writer.insert(rows);
+      }
+    } catch (err) {
+      // The template was deleted between rendering and storing: nothing was stored, say so.
+      if (/emails_templateId_fkey/.test(String((err as Error)?.message))) {
+        throw new ConflictError('the template was deleted while the email was being accepted; nothing was stored');
+      }
+      throw err;
     }
   }
 

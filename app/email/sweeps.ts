@@ -3,7 +3,8 @@
  * - scheduled rows whose time has come become queued and get a job;
  * - queued rows with no live job (the api could not reach Redis, or Redis lost its data) and
  *   `sending` rows whose worker died and whose job is gone get one.
- * Rows are visited in id order in pages, so a long backlog cannot hide a row behind others.
+ * Rows are visited in id order in pages, resuming where the previous run stopped, so a long
+ * backlog cannot hide a row behind others.
  */
 import type { Redis } from 'ioredis';
 import type { Db } from '../db/client';
@@ -12,6 +13,7 @@ import type { Sweep } from '../worker/processors';
 import { ensureJobs, type EmailJobSettings } from './queue';
 
 const PAGE = 1_000;
+const FIRST_ID = '00000000-0000-0000-0000-000000000000';
 /** Upper bound of rows looked at per run, so one run stays short. */
 const MAX_PER_RUN = 20_000;
 
@@ -43,9 +45,11 @@ export function createEmailSweeps(deps: {
     }
   }
 
+  // Where the previous run stopped: a backlog longer than one run is covered over several runs.
+  let after = FIRST_ID;
+
   async function orphans(): Promise<number> {
     let added = 0;
-    let after = '00000000-0000-0000-0000-000000000000';
     for (let seen = 0; seen < MAX_PER_RUN; ) {
       const rows = await db.$queryRaw<{ id: string }[]>`
         SELECT "id" FROM "emails"
@@ -53,11 +57,17 @@ export function createEmailSweeps(deps: {
           ("status" = 'queued' AND "updatedAt" < timezone('UTC', now()) - make_interval(secs => ${graceMs / 1000}))
           OR ("status" = 'sending' AND "updatedAt" < timezone('UTC', now()) - make_interval(secs => ${(leaseMs + graceMs) / 1000})))
         ORDER BY "id" LIMIT ${PAGE}`;
-      if (rows.length === 0) break;
+      if (rows.length === 0) {
+        after = FIRST_ID;
+        break;
+      }
       added += await ensureJobs(jobs, rows.map((r) => r.id));
       seen += rows.length;
       after = rows[rows.length - 1].id;
-      if (rows.length < PAGE) break;
+      if (rows.length < PAGE) {
+        after = FIRST_ID;
+        break;
+      }
     }
     return added;
   }

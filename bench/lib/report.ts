@@ -1,4 +1,6 @@
 /** The results table a benchmark prints: each figure with its target and whether it was met. */
+import { writeFileSync } from 'node:fs';
+import os from 'node:os';
 
 export interface ResultRow {
   measure: string;
@@ -25,4 +27,40 @@ export function renderTable(rows: ResultRow[]): string {
     lines.push(`| ${r.measure} | ${r.value}${r.note ? ` (${r.note})` : ''} | ${r.target ?? ''} | ${met} |`);
   }
   return lines.join('\n');
+}
+
+/** CPUs, memory, Node, and the load average (1, 5, 15 min): a shared machine's figures vary with it. */
+export function describeMachine(): string {
+  return `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}, ${fmt.mb(os.totalmem())} RAM, Node ${process.version}`;
+}
+
+export function loadAverage(): string {
+  return os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+}
+
+/**
+ * Prints the report (title, context lines, the table, how many targets were missed) and writes
+ * it as JSON to BENCH_JSON when set.
+ */
+export function printReport(report: { title: string; context: string[]; rows: ResultRow[]; figures: Record<string, number> }): void {
+  console.log(`\n${report.title} (${new Date().toISOString()})`);
+  for (const line of report.context) console.log(line);
+  console.log(`\n${renderTable(report.rows)}`);
+  if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, JSON.stringify(report, null, 2));
+  const missed = report.rows.filter((r) => r.met === false).length;
+  console.log(missed ? `\n${missed} target(s) missed.` : '\nAll targets met.');
+}
+
+/** Runs a benchmark's main and exits (spawned processes and pools must not keep it alive). */
+export function runBenchmark(main: () => Promise<void>): void {
+  main().then(
+    () => process.exit(0),
+    (err) => {
+      console.error(err);
+      process.exit(1);
+    },
+  );
 }
