@@ -18,7 +18,7 @@
  * Readiness (podman ignores readinessProbe) is checked by the test itself on the probe's own path
  * and port, from the host through the published port and inside the pod.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -128,6 +128,7 @@ async function podContainer(role: Role): Promise<{ name: string; inspect: K8sObj
 const execIn = (container: string, args: string[]) => run('podman', ['exec', container, ...args], { timeoutMs: 30_000 });
 
 beforeAll(async () => {
+  if (!existsSync(KUBE_PLAY)) throw new Error(`no kube-play at ${KUBE_PLAY}: set CONTAINER_LAB to the container lab's folder`);
   project = await ComposeProject.create('eectkube');
   await project.compose(['up', '-d', 'db', 'redis', 'mailpit']);
   await project.waitHealthy({ timeoutMs: 120_000, expect: { db: 1, redis: 1, mailpit: 1 } });

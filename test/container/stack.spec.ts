@@ -68,6 +68,17 @@ async function serviceLogs(): Promise<string> {
   return r.stdout.slice(-8000);
 }
 
+/** The api's error-level log lines (pino level 50 and above), for failure messages. */
+async function apiErrors(): Promise<string> {
+  const [container] = await project.containers('api');
+  return (await logs(container.id))
+    .split('\n')
+    .filter((l) => /"level":(50|60)/.test(l))
+    .slice(-5)
+    .join('\n')
+    .slice(0, 6000);
+}
+
 beforeAll(async () => {
   project = await ComposeProject.create('eectstack');
   const up = await project.compose(['up', '-d', '--build'], { timeoutMs: 15 * 60_000 });
@@ -197,8 +208,13 @@ describe('compose/compose.yaml', () => {
     // A graceful stop lets active jobs finish: nothing is sent twice.
     expect(delivered.length).toBe(300);
 
-    const statuses = await mapLimit(ids, 10, async (id) => (await http(api(`/v1/emails/${id}`), { headers: auth() })).body.status);
-    expect(statuses.filter((s) => s !== 'sent')).toEqual([]);
+    const answers = await mapLimit(ids, 10, async (id) => {
+      const r = await http(api(`/v1/emails/${id}`), { headers: auth() });
+      return r.status === 200 ? r.body.status : `HTTP ${r.status} ${r.text.slice(0, 300)}`;
+    });
+    const notSent = answers.filter((a) => a !== 'sent');
+    if (notSent.length > 0) report(`GET /v1/emails/:id answers other than "sent": ${notSent.length}; api errors:\n${await apiErrors()}`);
+    expect(notSent).toEqual([]);
   });
 
   test('the worker scales to 3 and the replicas share the queue', async () => {
