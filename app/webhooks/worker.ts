@@ -11,5 +11,5 @@ export function webhookQueueProcessor(c: Container): QueueProcessor {
 export function webhookSweeps(c: Container): Sweep[] {
   // Overdue by one sweep period: the api enqueues right after its commit, and a duplicate add
   // would be ignored anyway (job id = delivery id).
-  return [createWebhookSweep({ db: c.db, queues: c.queues, graceMs: Math.max(1_000, c.config.sweepIntervalMs) })];
+  return [createWebhookSweep({ db: c.db, queues: c.queues, redis: c.redis, graceMs: Math.max(1_000, c.config.sweepIntervalMs) })];
 }

@@ -45,7 +45,7 @@ describe('the sweep', () => {
     await eventually(async () => ((await queues.webhook.getJobState(failed)) === 'failed' ? true : undefined));
     await failing.close();
 
-    const sweep = createWebhookSweep({ db: t.db, queues, graceMs: 5_000 });
+    const sweep = createWebhookSweep({ db: t.db, queues, redis, graceMs: 5_000 });
     expect(await sweep.run()).toBe(2);
     expect(await queues.webhook.getJobState(lost)).toBe('waiting');
     expect(await queues.webhook.getJobState(failed)).toBe('waiting');
