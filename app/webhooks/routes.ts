@@ -7,7 +7,7 @@ import type { Prisma } from '../db/client';
 import { problemResponses } from '../email/fields';
 import { NotFoundError } from '../errors';
 import { requireScope } from '../http/auth';
-import { createIdempotency, IDEMPOTENCY_HEADER } from '../http/idempotency';
+import { createIdempotency, idempotencyKeyHeader } from '../http/idempotency';
 import { apiRateLimit } from '../http/rate-limit';
 import type { ApiModule } from '../http/routes';
 import { parseWith } from '../http/validate';
@@ -18,13 +18,6 @@ import { createSecretBox, requireEncryptionKey } from './secrets';
 
 const json = <T>(schema: T) => ({ content: { 'application/json': { schema } } });
 const idParams = z.object({ id: z.uuid() });
-const idempotencyHeader = z.object({
-  [IDEMPOTENCY_HEADER]: z
-    .string()
-    .max(255)
-    .optional()
-    .meta({ description: 'Repeat a request safely: within 24 h the same key and body return the first response; another body is 409.' }),
-});
 const endpointWithSecret = endpointView.extend({ secret: z.string() }).meta({ id: 'WebhookEndpointCreated' });
 const endpointList = z.object({ data: z.array(endpointView), nextCursor: z.uuid().nullable() });
 const publishedEvent = z.object({ id: z.uuid(), type: z.string(), deliveries: z.number().int().meta({ description: 'endpoints it fans out to' }) });
@@ -101,7 +94,7 @@ function openApi(): ZodOpenApiPathsObject {
         summary: 'Publish an event to every enabled endpoint subscribed to its type',
         description: 'Each endpoint gets a signed POST (Standard Webhooks), retried per the schedule until it answers 2xx.',
         tags: EVENTS,
-        requestParams: { header: idempotencyHeader },
+        requestParams: { header: idempotencyKeyHeader },
         requestBody: json(publishEventSchema),
         responses: { '202': { description: 'Accepted', ...json(publishedEvent) }, ...problemResponses(400, 401, 403, 409, 413, 415, 422, 429) },
       },

@@ -7,11 +7,9 @@
  *
  * JOB_LOCK_MS is 3 s here so the killed worker's jobs are handed out again quickly.
  */
-import { createQueues, producerConnection, type Queues } from '../../app/queue';
-import { createEventService } from '../../app/webhooks/event-service';
 import { startReceiver, type Receiver } from '../support/receiver';
 import { stopProcess } from '../support/processes';
-import { eventually, FAST_DELIVERY_ENV, startProcessStack, startWorkerProcess, type Stack } from './stack';
+import { eventually, FAST_DELIVERY_ENV, openPublisher, startProcessStack, startWorkerProcess, type Publisher, type Stack } from './stack';
 
 jest.setTimeout(120_000);
 
@@ -22,8 +20,7 @@ const CONCURRENCY = 50;
 
 let s: Stack;
 let rx: Receiver;
-let redis: ReturnType<typeof producerConnection>;
-let queues: Queues;
+let publisher: Publisher;
 const perDelivery = new Map<string, number>();
 
 beforeAll(async () => {
@@ -36,20 +33,17 @@ beforeAll(async () => {
   });
   // A few milliseconds per answer, so that plenty are in flight when the kill lands.
   rx = await startReceiver({ keep: false, answer: { status: 200, delayMs: 5 }, onRequest: (r) => perDelivery.set(r.headers['webhook-id'], (perDelivery.get(r.headers['webhook-id']) ?? 0) + 1) });
-  redis = producerConnection(s.t.config.redisUrl);
-  queues = createQueues(redis, s.t.redisPrefix);
+  publisher = openPublisher(s.t);
 });
 afterAll(async () => {
-  await queues?.close();
-  await redis?.quit();
+  await publisher?.close();
   await s?.stop();
   await rx?.close();
 });
 
 it('every one of 1,000 deliveries completes after the worker is SIGKILLed mid-run and restarted', async () => {
   for (let i = 0; i < ENDPOINTS; i++) await s.createEndpoint({ url: `${rx.url}/e${i}`, eventTypes: ['crash.test'] });
-  const events = createEventService({ db: s.t.db, queues });
-  for (let i = 0; i < EVENTS; i++) expect((await events.publish({ type: 'crash.test', payload: { i }, apiKeyId: null })).deliveries).toBe(ENDPOINTS);
+  for (let i = 0; i < EVENTS; i++) expect((await publisher.events.publish({ type: 'crash.test', payload: { i }, apiKeyId: null })).deliveries).toBe(ENDPOINTS);
 
   await rx.waitFor(TOTAL * 0.3, 60_000);
   const killedAt = rx.count();

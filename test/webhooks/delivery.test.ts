@@ -4,12 +4,11 @@
  * 200 ms steps and WEBHOOK_TIMEOUT_MS to 3 s (see FAST_DELIVERY_ENV).
  */
 import { Webhook, WebhookVerificationError } from 'standardwebhooks';
-import { createQueues, producerConnection } from '../../app/queue';
 import { enqueueDeliveries, recordEvent } from '../../app/webhooks/events';
 import { RESPONSE_PREFIX_BYTES } from '../../app/webhooks/sender';
 import { generateSecret } from '../../app/webhooks/secrets';
 import { startReceiver, type Receiver } from '../support/receiver';
-import { eventually, FAST_DELIVERY_ENV, startStack, type Stack } from './stack';
+import { eventually, FAST_DELIVERY_ENV, openPublisher, startStack, type Stack } from './stack';
 
 jest.setTimeout(60_000);
 
@@ -270,13 +269,11 @@ describe('fan-out', () => {
     const ep = await s.createEndpoint({ url: rx.url, eventTypes: ['email.sent'] });
     const recorded = await s.t.db.$transaction((tx) => recordEvent(tx, { type: 'email.sent', payload: { emailId: 'e-1', status: 'sent' } }));
     expect(recorded.deliveryIds).toHaveLength(1);
-    const redis = producerConnection(s.t.config.redisUrl);
-    const queues = createQueues(redis, s.t.redisPrefix);
+    const publisher = openPublisher(s.t);
     try {
-      expect(await enqueueDeliveries(queues, recorded.deliveryIds)).toBe(true);
+      expect(await enqueueDeliveries(publisher.queues, recorded.deliveryIds)).toBe(true);
     } finally {
-      await queues.close();
-      await redis.quit();
+      await publisher.close();
     }
     const [req] = await rx.waitFor(1);
     expect(new Webhook(ep.secret).verify(req.body, req.headers)).toMatchObject({ type: 'email.sent', data: { emailId: 'e-1' } });

@@ -8,10 +8,9 @@ import type dns from 'node:dns';
 import { Worker } from 'bullmq';
 import { createApiKeyService } from '../../app/auth/api-keys';
 import { createMetrics } from '../../app/http/metrics';
-import { createQueues, producerConnection, QUEUE_NAMES, workerConnectionOptions } from '../../app/queue';
+import { QUEUE_NAMES, workerConnectionOptions } from '../../app/queue';
 import type { LookupFunction } from '../../app/webhooks/guard';
 import { createEndpointService } from '../../app/webhooks/endpoints';
-import { createEventService } from '../../app/webhooks/event-service';
 import { createWebhookProcessor } from '../../app/webhooks/processor';
 import { createSecretBox } from '../../app/webhooks/secrets';
 import { createWebhookSender } from '../../app/webhooks/sender';
@@ -20,7 +19,7 @@ import { startWorker, type RunningWorker } from '../../app/worker';
 import { loadConfig } from '../../app/config';
 import { createTestEnvironment, type TestEnvironment } from '../support/isolation';
 import { startReceiver, type Receiver } from '../support/receiver';
-import { eventually, FAST_DELIVERY_ENV, log } from './stack';
+import { eventually, FAST_DELIVERY_ENV, log, openPublisher } from './stack';
 
 jest.setTimeout(30_000);
 
@@ -166,13 +165,12 @@ describe('a processor whose sender resolves a test name to loopback', () => {
     const endpoints = createEndpointService({ db: t.db, secrets: createSecretBox(t.config.encryptionKey!) });
     // Accepted at creation: a name is only judged once resolved.
     const ep = await endpoints.create({ url: `http://hooks.guard.test:${rx.port}/in`, eventTypes: ['guard.name'], enabled: true });
-    const redis = producerConnection(t.config.redisUrl);
-    const queues = createQueues(redis, t.redisPrefix);
+    const publisher = openPublisher(t);
     const sender = createWebhookSender({ timeoutMs: 2_000, allowPrivateNetworks: false, lookup: testResolver({ 'hooks.guard.test': [{ address: '127.0.0.1', family: 4 }] }) });
     const processor = createWebhookProcessor({ db: t.db, config: t.config, log, metrics: createMetrics('worker'), sender });
     const worker = new Worker(QUEUE_NAMES.webhook, (job) => processor.process(job), { connection: workerConnectionOptions(t.config.redisUrl), prefix: t.redisPrefix });
     try {
-      const published = await createEventService({ db: t.db, queues }).publish({ type: 'guard.name', payload: {}, apiKeyId: null });
+      const published = await publisher.events.publish({ type: 'guard.name', payload: {}, apiKeyId: null });
       const d = await eventually(async () => {
         const row = await t.db.webhookDelivery.findFirst({ where: { eventId: published.id }, include: { attempts: true } });
         return row?.status === 'failed' ? row : undefined;
@@ -183,8 +181,7 @@ describe('a processor whose sender resolves a test name to loopback', () => {
     } finally {
       await worker.close();
       await processor.close?.();
-      await queues.close();
-      await redis.quit();
+      await publisher.close();
     }
   });
 });

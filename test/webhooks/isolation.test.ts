@@ -10,43 +10,37 @@
  * does not also compete for the CPU as HTTP traffic.
  */
 import { summarize } from '../../bench/lib/stats';
-import { createQueues, producerConnection, type Queues } from '../../app/queue';
-import { createEventService } from '../../app/webhooks/event-service';
 import { startReceiver, type Receiver } from '../support/receiver';
-import { FAST_DELIVERY_ENV, startProcessStack, type Stack } from './stack';
+import { FAST_DELIVERY_ENV, openPublisher, startProcessStack, type Publisher, type Stack } from './stack';
 
 jest.setTimeout(60_000);
 
 let s: Stack;
 let hanging: Receiver;
 let healthy: Receiver;
-let redis: ReturnType<typeof producerConnection>;
-let queues: Queues;
+let publisher: Publisher;
 
 beforeAll(async () => {
   s = await startProcessStack('wh_isolation', { ...FAST_DELIVERY_ENV, WEBHOOK_TIMEOUT_MS: '3000', WEBHOOK_ENDPOINT_MAX_IN_FLIGHT: '10', WEBHOOK_CONCURRENCY: '50' });
   hanging = await startReceiver({ answer: { hang: true } });
   healthy = await startReceiver();
-  redis = producerConnection(s.t.config.redisUrl);
-  queues = createQueues(redis, s.t.redisPrefix);
+  publisher = openPublisher(s.t);
 });
 afterAll(async () => {
   // Closing the hanging receiver first ends its attempts at once, so the worker stops quickly.
   await hanging?.close();
   await healthy?.close();
-  await queues?.close();
-  await redis?.quit();
+  await publisher?.close();
   await s?.stop();
 });
 
 it('100 deliveries to a healthy endpoint are not delayed by 100 queued ahead for a hanging one', async () => {
   await s.createEndpoint({ url: hanging.url, eventTypes: ['iso.hang'] });
   await s.createEndpoint({ url: healthy.url, eventTypes: ['iso.fast'] });
-  const events = createEventService({ db: s.t.db, queues });
   const accepted = new Map<string, number>();
   const publishAll = async (type: string, n: number) => {
     for (let i = 0; i < n; i++) {
-      const { id } = await events.publish({ type, payload: { i }, apiKeyId: null });
+      const { id } = await publisher.events.publish({ type, payload: { i }, apiKeyId: null });
       accepted.set(id, Date.now());
     }
   };

@@ -6,6 +6,8 @@ import { startApi, type RunningApi } from '../../app/api';
 import { createApiKeyService } from '../../app/auth/api-keys';
 import type { Env } from '../../app/config';
 import { createLogger } from '../../app/log';
+import { createQueues, producerConnection, type Queues } from '../../app/queue';
+import { createEventService, type EventService } from '../../app/webhooks/event-service';
 import { startWorker, type RunningWorker } from '../../app/worker';
 import { createTestEnvironment, type TestEnvironment } from '../support/isolation';
 import { freePort, startCli, stopProcess, waitForHttp, type CliProcess } from '../support/processes';
@@ -134,4 +136,26 @@ export async function eventually<T>(check: () => Promise<T | undefined>, timeout
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/** The producer side the api has (queues, event service), for publishing from the test process. */
+export interface Publisher {
+  redis: ReturnType<typeof producerConnection>;
+  queues: Queues;
+  events: EventService;
+  close(): Promise<void>;
+}
+
+export function openPublisher(t: TestEnvironment): Publisher {
+  const redis = producerConnection(t.config.redisUrl);
+  const queues = createQueues(redis, t.redisPrefix);
+  return {
+    redis,
+    queues,
+    events: createEventService({ db: t.db, queues }),
+    async close() {
+      await queues.close();
+      await redis.quit();
+    },
+  };
 }

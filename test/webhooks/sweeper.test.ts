@@ -4,32 +4,30 @@
  * worker's sweep and delivered.
  */
 import { Worker } from 'bullmq';
-import { createQueues, producerConnection, QUEUE_NAMES, workerConnectionOptions, type Queues } from '../../app/queue';
+import { QUEUE_NAMES, workerConnectionOptions } from '../../app/queue';
 import { recordEvent } from '../../app/webhooks/events';
 import { createWebhookSweep } from '../../app/webhooks/sweeper';
 import { createTestEnvironment, type TestEnvironment } from '../support/isolation';
 import { privateRedis, type PrivateRedis } from '../support/redis-server';
 import { startReceiver, type Receiver } from '../support/receiver';
-import { eventually, FAST_DELIVERY_ENV, startStack, type Stack } from './stack';
+import { eventually, FAST_DELIVERY_ENV, openPublisher, startStack, type Publisher, type Stack } from './stack';
 
 jest.setTimeout(60_000);
 
 describe('the sweep', () => {
   let t: TestEnvironment;
-  let redis: ReturnType<typeof producerConnection>;
-  let queues: Queues;
+  let publisher: Publisher;
   beforeAll(async () => {
     t = await createTestEnvironment('wh_sweep');
-    redis = producerConnection(t.config.redisUrl);
-    queues = createQueues(redis, t.redisPrefix);
+    publisher = openPublisher(t);
   });
   afterAll(async () => {
-    await queues?.close();
-    await redis?.quit();
+    await publisher?.close();
     await t?.cleanup();
   });
 
   it('enqueues overdue pending deliveries that have no job, once, and replaces a failed job; leaves the rest alone', async () => {
+    const { queues, redis } = publisher;
     await t.db.webhookEndpoint.createMany({
       data: [1, 2, 3].map((i) => ({ url: `https://e${i}.example.com/`, eventTypes: ['sweep.me'], secretEncrypted: 'unused' })),
     });
