@@ -49,7 +49,8 @@ COPY docker-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
 # `easeemail` on PATH: main.js carries a node shebang, and node resolves the symlink to find its modules.
 RUN chmod 0755 /app/dist/app/main.js /usr/local/bin/docker-entrypoint.sh \
  && ln -s /app/dist/app/main.js /usr/local/bin/easeemail
-USER node
+# Numeric (uid:gid of user node), so Kubernetes' runAsNonRoot can verify it even without runAsUser.
+USER 1000:1000
 EXPOSE 8000 8001
 # No curl in the image: the entrypoint finds this container's role (api or worker) and runs
 # `easeemail healthcheck <role>` against its live endpoint; other roles have no endpoint to probe.

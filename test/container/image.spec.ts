@@ -20,10 +20,10 @@ async function sh(script: string, user?: string): Promise<{ exitCode: number; ou
 
 describe('the image', () => {
   test('runs as uid 1000 (user node), with files it cannot modify', async () => {
-    expect(await inspect(IMAGE, '{{.Config.User}}')).toBe('node');
-    const r = await sh('id -u; id -g; touch /app/dist/app/main.js 2>/dev/null && echo writable || echo read-only; stat -c %u /app/dist/app/main.js');
+    expect(await inspect(IMAGE, '{{.Config.User}}')).toBe('1000:1000');
+    const r = await sh('id -un; id -u; id -g; touch /app/dist/app/main.js 2>/dev/null && echo writable || echo read-only; stat -c %u /app/dist/app/main.js');
     expect(r.exitCode).toBe(0);
-    expect(r.output.trim().split('\n')).toEqual(['1000', '1000', 'read-only', '0']);
+    expect(r.output.trim().split('\n')).toEqual(['node', '1000', '1000', 'read-only', '0']);
   });
 
   test('carries no build toolchain, no npm and no npm cache', async () => {
