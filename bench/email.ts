@@ -16,7 +16,7 @@ import { closedLoop, openLoop, type LoadRequest, type LoadResult } from './lib/l
 import { runNodemailerBaseline } from './lib/nodemailer-baseline';
 import { measureHttpReference } from './lib/reference';
 import { describeMachine, fmt, loadAverage, printReport, runBenchmark, type ResultRow } from './lib/report';
-import { sampleRss } from './lib/rss';
+import { processCpuMs, sampleRss } from './lib/rss';
 import { startSmtpSink } from './lib/smtp-sink';
 import { benchStack, compiledMain, type RoleProcess } from './lib/stack';
 import { summarize } from './lib/stats';
@@ -128,6 +128,7 @@ async function main() {
     log(`delivery: ${DELIVERY_EMAILS} emails through /v1/emails/batch → SMTP`);
     sink.reset();
     const started = Date.now();
+    const cpuAtStart = { api: processCpuMs(api.pid), worker: processCpuMs(worker.pid) };
     const requests = Math.ceil(DELIVERY_EMAILS / 100);
     const batchLoad = await closedLoop({
       origin: api.url,
@@ -139,15 +140,21 @@ async function main() {
     if ((batchLoad.statuses[202] ?? 0) !== requests) throw new Error(`delivery batches not all accepted: ${describeStatuses(batchLoad)}`);
     await sink.waitForCount(DELIVERY_EMAILS, 300_000);
     const deliveryMs = Date.now() - started;
+    const workerCpuPerEmail = (processCpuMs(worker.pid) - cpuAtStart.worker) / DELIVERY_EMAILS;
+    const apiCpuPerEmail = (processCpuMs(api.pid) - cpuAtStart.api) / DELIVERY_EMAILS;
     figures.deliveryPerSecond = (DELIVERY_EMAILS / deliveryMs) * 1000;
     figures.deliveryRatio = figures.deliveryPerSecond / baseline.perSecond;
-    rows.push({ measure: `raw nodemailer pool → local smtp-server (baseline, ${SMTP_POOL_SIZE} connections)`, value: `${fmt.int(baseline.perSecond)} emails/s` });
+    rows.push({
+      measure: `raw nodemailer pool → local smtp-server (baseline, ${SMTP_POOL_SIZE} connections)`,
+      value: `${fmt.int(baseline.perSecond)} emails/s`,
+      note: `${fmt.ms(baseline.cpuMs / DELIVERY_EMAILS)} CPU an email`,
+    });
     rows.push({
       measure: `delivery: ${fmt.int(DELIVERY_EMAILS)} emails accept → received`,
       value: `${fmt.int(figures.deliveryPerSecond)} emails/s`,
       target: 'ratio ≥ 0.6',
       met: figures.deliveryRatio >= 0.6,
-      note: `ratio ${fmt.ratio(figures.deliveryRatio)}; ${sink.duplicates()} duplicates`,
+      note: `ratio ${fmt.ratio(figures.deliveryRatio)}; CPU an email: worker ${fmt.ms(workerCpuPerEmail)}, api ${fmt.ms(apiCpuPerEmail)}; ${sink.duplicates()} duplicates`,
     });
 
     log(`latency: ${LATENCY_RATE} emails/s for ${LATENCY_MS / 1000} s`);

@@ -1,18 +1,19 @@
 /**
  * The delivery baseline: raw nodemailer with the pooled transport (the same pool options the
  * worker uses) sending N small messages to an SMTP server, in a process of its own like the
- * worker. Resolves with the time from the first send to the last accepted reply.
+ * worker. Resolves with the time from the first send to the last accepted reply, and the CPU
+ * time the sending process used meanwhile.
  */
 import { fork } from 'node:child_process';
 import nodemailer from 'nodemailer';
 import { smtpPoolOptions, type SmtpSettings } from '../../app/email/transport';
 
-export function runNodemailerBaseline(settings: SmtpSettings, count: number): Promise<{ ms: number; perSecond: number }> {
+export function runNodemailerBaseline(settings: SmtpSettings, count: number): Promise<{ ms: number; perSecond: number; cpuMs: number }> {
   const child = fork(__filename, ['--child', JSON.stringify({ settings, count })], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   return new Promise((resolve, reject) => {
-    child.once('message', (m: { ms: number } | { error: string }) => {
+    child.once('message', (m: { ms: number; cpuMs: number } | { error: string }) => {
       if ('error' in m) reject(new Error(m.error));
-      else resolve({ ms: m.ms, perSecond: (count / m.ms) * 1000 });
+      else resolve({ ms: m.ms, perSecond: (count / m.ms) * 1000, cpuMs: m.cpuMs });
     });
     child.once('exit', (code) => (code === 0 ? undefined : reject(new Error(`baseline exited with ${code}`))));
   });
@@ -23,10 +24,12 @@ async function runChild(settings: SmtpSettings, count: number): Promise<void> {
   const message = (i: number) => ({ from: 'bench@example.com', to: `user${i}@example.com`, subject: `baseline ${i}`, text: 'Hello from the nodemailer baseline.' });
   await transport.sendMail(message(-1)); // open a connection first, as a warm worker has
   const started = performance.now();
+  const cpu = process.cpuUsage();
   await Promise.all(Array.from({ length: count }, (_, i) => transport.sendMail(message(i))));
   const ms = performance.now() - started;
+  const used = process.cpuUsage(cpu);
   transport.close();
-  process.send!({ ms }, () => process.exit(0));
+  process.send!({ ms, cpuMs: (used.user + used.system) / 1000 }, () => process.exit(0));
 }
 
 if (process.argv.includes('--child') && require.main === module) {

@@ -1,6 +1,7 @@
 /**
- * Memory of child processes, read from /proc (Linux): current RSS sampled at an interval, and
- * the kernel's own high-water mark (VmHWM), which catches peaks between samples.
+ * Memory and CPU time of child processes, read from /proc (Linux): current RSS sampled at an
+ * interval, the kernel's own high-water mark (VmHWM), which catches peaks between samples, and
+ * the CPU time used.
  */
 import { readFileSync } from 'node:fs';
 
@@ -37,4 +38,11 @@ export function sampleRss(pids: () => number[], intervalMs = 100): RssSampler {
     },
     stop: () => clearInterval(timer),
   };
+}
+
+/** CPU time (user + system) a process has used so far, in ms (from /proc/<pid>/stat). */
+export function processCpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  // utime and stime, in clock ticks (100 per second on Linux).
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
