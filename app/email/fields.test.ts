@@ -26,6 +26,7 @@ describe('mailboxes', () => {
     expect(formatMailbox({ name: 'A "B" \\ C', address: 'a@example.com' })).toBe('"A \\"B\\" \\\\ C" <a@example.com>');
     expect(parseMailbox(formatMailbox({ name: 'A "B" \\ C', address: 'a@example.com' }))).toEqual({ name: 'A "B" \\ C', address: 'a@example.com' });
     expect(mailboxAddress('"Doe, Jane" <j@example.com>')).toBe('j@example.com');
+    expect(mailboxAddress('EaseEmail <no-reply@localhost>')).toBe('no-reply@localhost'); // MAIL_FROM may use a local domain
   });
 
   test('the schema normalizes and explains', () => {

@@ -46,9 +46,13 @@ export function formatMailbox(m: Mailbox): string {
   return m.name ? `"${m.name.replace(/(["\\])/g, '\\$1')}" <${m.address}>` : m.address;
 }
 
-/** The bare address of a stored mailbox (for the envelope and for Message-ID's domain). */
+/**
+ * The bare address of a stored mailbox (for Message-ID's domain). MAIL_FROM comes from
+ * configuration and may use a domain the API would refuse (`no-reply@localhost`), so the angle
+ * form is read leniently too.
+ */
 export function mailboxAddress(stored: string): string {
-  return parseMailbox(stored)?.address ?? stored;
+  return parseMailbox(stored)?.address ?? /<([^<>\s]+)>\s*$/.exec(stored)?.[1] ?? stored.trim();
 }
 
 export const mailbox = z

@@ -100,7 +100,6 @@ export function createEmailsApi(c: Container): ApiModule {
   const emails = createEmailService({
     db: c.db,
     queues: c.queues,
-    log: c.log,
     mailFrom: c.config.mailFrom,
     templates: createTemplateService({ db: c.db }),
     enqueuer: createEmailEnqueuer({ queue: c.queues.email, settings: c.config.email, log: c.log }),

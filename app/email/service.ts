@@ -11,7 +11,6 @@ import type { Db, Prisma } from '../db/client';
 import { ConflictError, NotFoundError, ValidationError } from '../errors';
 import type { EmailStatus } from '../generated/prisma/client';
 import type { IdempotencyClaim, Idempotency } from '../http/idempotency';
-import type { Logger } from '../log';
 import { renderEmailTemplate, type TemplateRef, type TemplateService } from '../templates/service';
 import { enqueueDeliveries, recordEvent } from '../webhooks/events';
 import { emailEventPayload } from './events';
@@ -56,7 +55,6 @@ function messageIdFor(id: string, from: string): string {
 export function createEmailService(deps: {
   db: Db;
   queues: Queues;
-  log: Logger;
   mailFrom: string;
   templates: TemplateService;
   enqueuer: EmailEnqueuer;

@@ -89,6 +89,7 @@ describe('POST /v1/emails', () => {
     const res = await s.call('POST', '/v1/emails', { to: 'x@example.com', subject: 'Default sender', text: 'x' });
     const msg = await sent(res.body.id);
     expect(msg.envelope.mailFrom).toBe('no-reply@localhost');
+    expect(msg.parsed().header('message-id')).toBe(`<${res.body.id}@localhost>`);
   });
 
   test('records email.sent for webhooks in the same transaction as the status', async () => {
