@@ -61,7 +61,8 @@ interface ClaimRequest {
   claimed?: ClaimedEmail;
 }
 
-const MAX_IN_FLIGHT = 2;
+/** One statement or transaction at a time: what arrives meanwhile joins the next, bigger one. */
+const MAX_IN_FLIGHT = 1;
 const MAX_PER_STATEMENT = 500;
 /** A terminal outcome is written again after these pauses before the job gives up (the send happened). */
 const FINISH_RETRY_DELAYS_MS = [200, 1_000, 3_000];

@@ -48,7 +48,22 @@ export function createEmailSweeps(deps: {
   // Where the previous run stopped: a backlog longer than one run is covered over several runs.
   let after = FIRST_ID;
 
+  /**
+   * Cheap test first: when Redis holds at least as many live jobs as there are unfinished rows,
+   * every row has its job (jobs of finished rows do not stay live), and a long healthy backlog
+   * is not re-checked row by row on every run.
+   */
+  async function mayHaveOrphans(): Promise<boolean> {
+    const [[{ pending }], counts] = await Promise.all([
+      db.$queryRaw<{ pending: number }[]>`SELECT count(*)::int AS "pending" FROM "emails" WHERE "status" IN ('queued', 'sending', 'scheduled')`,
+      deps.queues.email.getJobCounts('waiting', 'active', 'delayed', 'prioritized'),
+    ]);
+    const live = Object.values(counts).reduce((sum, n) => sum + (n ?? 0), 0);
+    return live < pending;
+  }
+
   async function orphans(): Promise<number> {
+    if (!(await mayHaveOrphans())) return 0;
     let added = 0;
     for (let seen = 0; seen < MAX_PER_RUN; ) {
       const rows = await db.$queryRaw<{ id: string }[]>`
