@@ -18,7 +18,9 @@
  * by the sweeper (sweeper.ts).
  */
 import { DelayedError, type Job } from 'bullmq';
+import { Pool } from 'pg';
 import type { Container } from '../container';
+import { pgSettings } from '../db/connection';
 import { webhookJobSchema, QUEUE_NAMES } from '../queue';
 import type { QueueProcessor } from '../worker/processors';
 import { createDeliveryStore, type DeliveryForAttempt } from './delivery-store';
@@ -32,6 +34,8 @@ import { signedHeaders } from './signature';
 
 /** An endpoint whose attempts have all failed for this long is disabled (Svix's rule). */
 export const DISABLE_AFTER_FAILING_MS = 5 * 24 * 3600 * 1000;
+/** Connections of the delivery hot path's pool; batching keeps the need small. */
+const HOT_PATH_POOL_SIZE = 4;
 /** A job that comes back this much before its delivery is due is parked again. */
 const EARLY_TOLERANCE_MS = 50;
 
@@ -54,7 +58,11 @@ export function createWebhookProcessor(deps: WebhookProcessorDeps): QueueProcess
   const gate: EndpointGate = createEndpointGate({ limit: config.webhooks.endpointMaxInFlight });
   const metrics: WebhookMetrics = createWebhookMetrics(deps.metrics.registry, db);
   const policy = { scheduleMs: config.webhooks.retryScheduleMs, retryAfterMaxMs: config.webhooks.retryAfterMaxMs };
-  const store = createDeliveryStore(db);
+  // The hot path's own small pool: prepared statements, no ORM layer (see delivery-store.ts).
+  const settings = pgSettings(config.databaseUrl, { max: HOT_PATH_POOL_SIZE });
+  const pool = new Pool(settings.pool);
+  pool.on('error', (err) => log.warn({ err }, 'webhook database pool error'));
+  const store = createDeliveryStore(pool);
 
   /** Decrypting is cheap, but it runs per attempt; the sealed text is the key, so rotation invalidates. */
   const secretCache = new Map<string, string>();
@@ -169,6 +177,9 @@ export function createWebhookProcessor(deps: WebhookProcessorDeps): QueueProcess
       // Find jobs of a killed worker as soon as their lock can have expired (default: every 30 s).
       stalledInterval: Math.min(30_000, config.jobLockMs),
     },
-    close: () => sender.close(),
+    close: async () => {
+      await sender.close();
+      await pool.end();
+    },
   };
 }
