@@ -6,7 +6,8 @@
  * The CLI runs compiled, as the container image runs it (`tsc -p tsconfig.build.json` into a
  * temporary directory, `node app/main.js`): under tsx the processes would carry the TypeScript
  * loader (about 150 MB more RSS, slower start). BENCH_RUNTIME=tsx runs the sources instead; a
- * failed build falls back to tsx with a warning.
+ * failed build falls back to tsx with a warning. BENCH_NODE_OPTIONS is passed to the api and
+ * worker as NODE_OPTIONS (e.g. "--max-old-space-size=160" to see the effect of a heap cap).
  */
 import { execFile, spawn } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
@@ -85,7 +86,12 @@ export async function benchStack(label: string, env: Env, scopes: string[] = ['a
   async function start(role: 'api' | 'worker', extraEnv: Env = {}): Promise<RoleProcess> {
     const port = await freePort();
     const portKey = role === 'api' ? 'PORT' : 'WORKER_HEALTH_PORT';
-    const roleEnv = { ...t.env, ...extraEnv, [portKey]: String(port) };
+    const roleEnv = {
+      ...t.env,
+      ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}),
+      ...extraEnv,
+      [portKey]: String(port),
+    };
     const cli = main ? startCompiled(main, [role], roleEnv) : startCli([role], roleEnv);
     const url = `http://127.0.0.1:${port}`;
     try {
