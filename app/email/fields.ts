@@ -77,7 +77,13 @@ export function mailboxList(max: number, required: boolean) {
   return z
     .preprocess((v) => (typeof v === 'string' ? [v] : v), z.array(mailbox).min(required ? 1 : 0, 'give at least one address').max(max, `at most ${max} addresses`))
     .meta({
-      override: { anyOf: [{ type: 'string' }, { type: 'array', items: { type: 'string' }, minItems: required ? 1 : 0, maxItems: max }] },
+      // The document shows what clients may send: one address or a list (the preprocess step
+      // is invisible to the generator, which would describe only the list).
+      override: ({ jsonSchema }) => {
+        const item = jsonSchema.items as Record<string, unknown>;
+        for (const key of Object.keys(jsonSchema)) delete jsonSchema[key];
+        jsonSchema.anyOf = [item, { type: 'array', items: item, minItems: required ? 1 : 0, maxItems: max }];
+      },
     });
 }
 
