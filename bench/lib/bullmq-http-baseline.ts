@@ -19,8 +19,8 @@ export interface BullmqHttpBaselineOptions {
   body: string;
 }
 
-/** Fills the queue, then runs the worker in a child process until every job is done. */
-export async function runBullmqHttpBaseline(opts: BullmqHttpBaselineOptions): Promise<void> {
+/** Fills the queue, then runs the worker in a child process until every job is done; resolves with the worker's CPU time. */
+export async function runBullmqHttpBaseline(opts: BullmqHttpBaselineOptions): Promise<{ workerCpuMs: number }> {
   const redis = producerConnection(opts.redisUrl);
   const queue = new Queue('http-baseline', { connection: redis, prefix: opts.prefix });
   try {
@@ -29,8 +29,8 @@ export async function runBullmqHttpBaseline(opts: BullmqHttpBaselineOptions): Pr
       await queue.addBulk(Array.from({ length: n }, (_, k) => ({ name: 'post', data: { n: i + k }, opts: { removeOnComplete: true } })));
     }
     const child = fork(__filename, ['--child', JSON.stringify(opts)], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    await new Promise<void>((resolve, reject) => {
-      child.once('message', (m: { done: true } | { error: string }) => ('error' in m ? reject(new Error(m.error)) : resolve()));
+    return await new Promise<{ workerCpuMs: number }>((resolve, reject) => {
+      child.once('message', (m: { cpuMs: number } | { error: string }) => ('error' in m ? reject(new Error(m.error)) : resolve({ workerCpuMs: m.cpuMs })));
       child.once('exit', (code) => (code === 0 ? undefined : reject(new Error(`baseline worker exited with ${code}`))));
     });
   } finally {
@@ -42,6 +42,7 @@ export async function runBullmqHttpBaseline(opts: BullmqHttpBaselineOptions): Pr
 
 async function runChild(opts: BullmqHttpBaselineOptions): Promise<void> {
   const agent = new Agent({ keepAliveTimeout: 10_000 });
+  const cpuBefore = process.cpuUsage();
   const url = new URL(opts.url);
   let done = 0;
   const worker = new Worker(
@@ -58,9 +59,10 @@ async function runChild(opts: BullmqHttpBaselineOptions): Promise<void> {
       if (++done === opts.count) resolve();
     }),
   );
+  const cpu = process.cpuUsage(cpuBefore);
   await worker.close();
   await agent.close();
-  process.send!({ done: true }, () => process.exit(0));
+  process.send!({ cpuMs: (cpu.user + cpu.system) / 1000 }, () => process.exit(0));
 }
 
 if (process.argv.includes('--child') && require.main === module) {
