@@ -5,7 +5,8 @@ module.exports = {
   testMatch: ['**/*.test.ts'],
   transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022', parser: { syntax: 'typescript' } }, module: { type: 'commonjs' } }] },
   globalSetup: '<rootDir>/test/support/global-setup.ts',
-  testTimeout: 30000,
+  // Generous: suites start real processes, and CI machines are small and sometimes busy.
+  testTimeout: 60000,
   // The suites share one PostgreSQL and one Redis; two workers keep the 2-core machine responsive.
   maxWorkers: 2,
 };

@@ -59,4 +59,5 @@ it('healthcheck exits 0 against a live role and 1 when nothing answers', async (
     expect(await stopProcess(api)).toBe(0);
     expect(await stopProcess(worker)).toBe(0);
   }
-});
+  // Five processes start here; on a loaded 2-core machine each start-up takes seconds.
+}, 120_000);
