@@ -3,51 +3,11 @@
  * loopback). Delivery-time refusals of names are tested in test/webhooks/guard-delivery.test.ts.
  */
 import type dns from 'node:dns';
+import { REFUSED_AT_CREATION } from '../../test/webhooks/private-urls';
 import { classifyAddress, endpointUrlProblem, guardedLookup, OutboundAddressRefusedError, type LookupFunction } from './guard';
 
 const strict = { allowPrivateNetworks: false };
 const relaxed = { allowPrivateNetworks: true };
-
-/** URLs reaching loopback, private or reserved space through literal addresses and localhost names. */
-const REFUSED_AT_CREATION = [
-  'http://127.0.0.1/',
-  'http://127.1/',
-  'http://0x7f.1/',
-  'http://2130706433/',
-  'http://0177.0.0.1/',
-  'http://017700000001/',
-  'http://127.0.0.1.:8080/hook',
-  'http://127.255.255.254/',
-  'http://①②⑦.0.0.1/',
-  'http://[::1]/',
-  'http://[::ffff:127.0.0.1]/',
-  'http://[0:0:0:0:0:ffff:7f00:1]/',
-  'http://[::127.0.0.1]/',
-  'http://169.254.169.254/latest/meta-data/',
-  'http://[::ffff:169.254.169.254]/',
-  'http://100.100.100.200/',
-  'http://[fd00:ec2::254]/',
-  'http://10.0.0.1/',
-  'http://172.16.0.1/',
-  'http://172.31.255.255/',
-  'http://192.168.1.1/',
-  'http://100.64.0.1/',
-  'http://[fd00::1]/',
-  'http://[fe80::1]/',
-  'http://[fec0::1]/',
-  'http://0.0.0.0/',
-  'http://0/',
-  'http://[::]/',
-  'http://224.0.0.1/',
-  'http://255.255.255.255/',
-  'http://[ff02::1]/',
-  'http://198.18.0.1/',
-  'http://[64:ff9b::a00:1]/',
-  'http://[2002:7f00:1::]/',
-  'https://localhost/',
-  'https://LOCALHOST./hook',
-  'http://api.localhost:3000/',
-];
 
 describe('endpointUrlProblem with the address rule on', () => {
   it.each(REFUSED_AT_CREATION)('refuses %s', (url) => {

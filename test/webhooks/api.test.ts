@@ -5,6 +5,7 @@
  * addresses are refused at creation.
  */
 import { runCli } from '../support/processes';
+import { REFUSED_AT_CREATION } from './private-urls';
 import { startStack, type Stack } from './stack';
 
 jest.setTimeout(60_000);
@@ -127,6 +128,14 @@ describe('bad requests: 4xx problem+json, nothing stored', () => {
   it.each(BAD_CREATE)('POST /v1/webhook-endpoints with %s → 422', async (_, body, detail) => {
     const problem = await expectProblem(await s.call('POST', '/v1/webhook-endpoints', body), 422);
     expect(`${problem.detail} ${JSON.stringify(problem.errors ?? [])}`).toMatch(detail);
+  });
+
+  it(`POST /v1/webhook-endpoints refuses all ${REFUSED_AT_CREATION.length} literal private and loopback URLs → 422`, async () => {
+    expect(REFUSED_AT_CREATION.length).toBeGreaterThanOrEqual(25);
+    for (const url of REFUSED_AT_CREATION) {
+      const problem = await expectProblem(await s.call('POST', '/v1/webhook-endpoints', { url }), 422);
+      expect({ url, errors: problem.errors }).toEqual({ url, errors: [{ path: '/url', message: expect.stringMatching(/WEBHOOK_ALLOW_PRIVATE_NETWORKS/) }] });
+    }
   });
 
   it('POST /v1/webhook-endpoints: malformed JSON 400, not JSON 415, no key 401, wrong scope 403', async () => {
