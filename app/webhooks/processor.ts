@@ -114,6 +114,23 @@ export function createWebhookProcessor(deps: WebhookProcessorDeps): QueueProcess
       return 'endpoint disabled';
     }
 
+    let secrets: string[];
+    try {
+      secrets = [decrypt(d.secretEncrypted, d.endpointId)];
+      if (d.previousSecretEncrypted && d.previousSecretExpiresAt && d.previousSecretExpiresAt.getTime() > now()) {
+        secrets.push(decrypt(d.previousSecretEncrypted, d.endpointId));
+      }
+    } catch (err) {
+      // Not transient: retrying cannot help until the secret is rotated (or the key restored).
+      log.error({ err, endpointId: d.endpointId }, 'cannot decrypt a webhook endpoint secret');
+      await db.webhookDelivery.updateMany({
+        where: { id: d.id, status: 'pending' },
+        data: { status: 'failed', nextAttemptAt: null, lastError: `${(err as Error).message}; rotate the endpoint's secret, then retry` },
+      });
+      metrics.delivery('failed');
+      return 'failed: secret unreadable';
+    }
+
     const slot = await gate.acquire(d.endpointId, d.id);
     if ('retryInMs' in slot) {
       log.debug({ deliveryId: d.id, endpointId: d.endpointId, ...slot }, 'endpoint saturated; job parked');
@@ -123,10 +140,6 @@ export function createWebhookProcessor(deps: WebhookProcessorDeps): QueueProcess
     const startedAt = new Date(now());
     let result: SendResult;
     try {
-      const secrets = [decrypt(d.secretEncrypted, d.endpointId)];
-      if (d.previousSecretEncrypted && d.previousSecretExpiresAt && d.previousSecretExpiresAt.getTime() > startedAt.getTime()) {
-        secrets.push(decrypt(d.previousSecretEncrypted, d.endpointId));
-      }
       const body = webhookBody(d);
       const headers = signedHeaders({ webhookId: d.id, timestampSeconds: Math.floor(startedAt.getTime() / 1000), body, secrets });
       result = await sender.send({ url: d.url, headers: { ...headers }, body });

@@ -3,10 +3,11 @@
  * loopback (WEBHOOK_ALLOW_PRIVATE_NETWORKS=true for that). The retry schedule is shrunk to
  * 200 ms steps and WEBHOOK_TIMEOUT_MS to 3 s (see FAST_DELIVERY_ENV).
  */
+import { randomBytes } from 'node:crypto';
 import { Webhook, WebhookVerificationError } from 'standardwebhooks';
 import { enqueueDeliveries, recordEvent } from '../../app/webhooks/events';
 import { RESPONSE_PREFIX_BYTES } from '../../app/webhooks/sender';
-import { generateSecret } from '../../app/webhooks/secrets';
+import { createSecretBox, generateSecret } from '../../app/webhooks/secrets';
 import { startReceiver, type Receiver } from '../support/receiver';
 import { eventually, FAST_DELIVERY_ENV, openPublisher, startStack, type Stack } from './stack';
 
@@ -232,6 +233,20 @@ describe('disabling endpoints', () => {
     rx.setDefault({ status: 204 });
     await settled(published.id, 'delivered');
     await eventually(async () => ((await s.json('GET', `/v1/webhook-endpoints/${ep.id}`)).failingSince === null ? true : undefined));
+  });
+});
+
+describe('an unreadable secret', () => {
+  it('(ENCRYPTION_KEY changed) fails the delivery at once with what to do, and sends nothing', async () => {
+    const rx = await receiver();
+    const ep = await s.createEndpoint({ url: rx.url, eventTypes: ['secret.unreadable'] });
+    const otherKey = createSecretBox(randomBytes(32)).encrypt(generateSecret(), ep.id);
+    await s.t.db.webhookEndpoint.update({ where: { id: ep.id }, data: { secretEncrypted: otherKey } });
+    const published = await s.publish('secret.unreadable');
+    const d = await settled(published.id, 'failed');
+    expect(d.attemptCount).toBe(0);
+    expect(d.lastError).toBe("endpoint secret: cannot decrypt (was ENCRYPTION_KEY changed?); rotate the endpoint's secret, then retry");
+    expect(rx.count()).toBe(0);
   });
 });
 
