@@ -96,7 +96,7 @@ export function createWebhookProcessor(deps: WebhookProcessorDeps): QueueProcess
     return reason;
   }
 
-  async function process(job: Job): Promise<string> {
+  async function deliver(job: Job): Promise<string> {
     const { deliveryId } = webhookJobSchema.parse(job.data);
     // A parked job whose endpoint is still full goes back without costing a database read.
     const stillFull = gate.reparkIfStillFull(deliveryId);
@@ -184,7 +184,7 @@ export function createWebhookProcessor(deps: WebhookProcessorDeps): QueueProcess
 
   return {
     queue: QUEUE_NAMES.webhook,
-    process,
+    process: deliver,
     options: {
       concurrency: config.webhooks.concurrency,
       // Find jobs of a killed worker as soon as their lock can have expired (default: every 30 s).
