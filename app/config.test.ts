@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ConfigError, loadConfig } from './config';
@@ -39,6 +39,7 @@ describe('loadConfig', () => {
     const c = loadConfig({ REDIS_URL: base.REDIS_URL, DATABASE_URL_FILE: file, ENCRYPTION_KEY_FILE: keyFile });
     expect(c.databaseUrl).toBe('postgresql://from:file@db/app');
     expect(c.encryptionKey).toEqual(Buffer.alloc(32, 0xaa));
+    rmSync(dir, { recursive: true, force: true });
   });
 
   it('refuses X and X_FILE together, and unreadable files', () => {

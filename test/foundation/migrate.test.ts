@@ -1,5 +1,5 @@
 /** The migration runner against real PostgreSQL: each case in its own schema. */
-import { cpSync, mkdtempSync, mkdirSync, writeFileSync, appendFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, mkdirSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
@@ -14,8 +14,10 @@ function freshSchema(label: string) {
   schemas.push(schema);
   return { schema, databaseUrl: schemaUrl(schema) };
 }
+const tempDirs: string[] = [];
 afterAll(async () => {
   for (const s of schemas) await dropSchema(s);
+  for (const d of tempDirs) rmSync(d, { recursive: true, force: true });
 });
 
 async function query<T extends object>(databaseUrl: string, sql: string): Promise<T[]> {
@@ -34,6 +36,7 @@ async function query<T extends object>(databaseUrl: string, sql: string): Promis
 /** A copy of the shipped migrations plus extra ones, for failure cases. */
 function migrationsWith(extra: Record<string, string>): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'migrations-'));
+  tempDirs.push(dir);
   cpSync(MIGRATIONS_DIR, dir, { recursive: true });
   for (const [name, sql] of Object.entries(extra)) {
     mkdirSync(path.join(dir, name));
