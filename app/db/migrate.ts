@@ -100,7 +100,10 @@ export function compareMigrations(local: LocalMigration[], rows: AppliedRow[]): 
     const mine = rows.filter((r) => r.migration_name === m.name && r.rolled_back_at === null);
     const done = mine.find((r) => r.finished_at !== null);
     if (done) return { name: m.name, state: done.checksum === m.checksum ? 'applied' : 'modified', appliedAt: done.finished_at! };
-    if (mine.length > 0) return { name: m.name, state: 'failed' };
+    // A failure is recorded with its logs. An unfinished row without logs is a migration in
+    // progress (seen by a waiter) or one whose runner died: its transaction was rolled back, so
+    // it is simply still pending.
+    if (mine.some((r) => r.logs !== null)) return { name: m.name, state: 'failed' };
     return { name: m.name, state: 'pending' };
   });
 }

@@ -3,7 +3,7 @@ import { cpSync, mkdtempSync, mkdirSync, rmSync, writeFileSync, appendFileSync }
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
-import { migrate, migrationStatus, readLocalMigrations, waitForMigrations } from '../../app/db/migrate';
+import { compareMigrations, migrate, migrationStatus, readLocalMigrations, waitForMigrations } from '../../app/db/migrate';
 import { MIGRATIONS_DIR } from '../../app/paths';
 import { dropSchema, schemaUrl, uniqueName } from '../support/isolation';
 import { runCli, startCli } from '../support/processes';
@@ -106,6 +106,14 @@ describe('migration runner', () => {
     expect(await waiter.exited).toBe(0);
     // Woken by NOTIFY (or its 1 s poll), not by the 60 s timeout.
     expect(Date.now() - migratedAt).toBeLessThan(5_000);
+  });
+
+  it('an unfinished row is in progress (pending) until the runner records a failure in its logs', () => {
+    const m = shipped[0];
+    const row = { id: 'x', migration_name: m.name, checksum: m.checksum, finished_at: null, rolled_back_at: null, logs: null, started_at: new Date() };
+    expect(compareMigrations([m], [row])[0].state).toBe('pending');
+    expect(compareMigrations([m], [{ ...row, logs: 'boom' }])[0].state).toBe('failed');
+    expect(compareMigrations([m], [{ ...row, logs: 'boom' }, { ...row, id: 'y', finished_at: new Date() }])[0].state).toBe('applied');
   });
 
   it('the CLI reports status and exits non-zero on a failed migration', async () => {
