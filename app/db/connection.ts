@@ -22,7 +22,11 @@ export function pgSettings(databaseUrl: string, extra: Partial<PoolConfig> = {})
     pool: {
       connectionString: url.toString(),
       options: `-c search_path="${schema}"`,
-      connectionTimeoutMillis: 5_000,
+      // New connections cost a SCRAM handshake and a backend fork: on a busy host a burst of
+      // them can take seconds, so allow 10 s, and keep idle connections for a minute (pg's
+      // default is 10 s) so a pause in traffic is not followed by a reconnect storm.
+      connectionTimeoutMillis: 10_000,
+      idleTimeoutMillis: 60_000,
       ...extra,
     },
   };
