@@ -163,7 +163,7 @@ describe('compose/compose.yaml', () => {
     const event = await eventually('the delivery to be recorded', async () => {
       const r = await http(api(`/v1/events/${published.body.id}`), { headers: auth() });
       return r.body?.deliveries?.[0]?.status === 'delivered' ? r.body : undefined;
-    }, { timeoutMs: 30_000 });
+    }, { timeoutMs: 120_000 } // covers a first attempt refused while the receiver starts, and its 5 s retry);
     expect(event.deliveries[0].id).toBe(request.headers['webhook-id']);
   });
 
