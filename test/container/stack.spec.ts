@@ -163,7 +163,7 @@ describe('compose/compose.yaml', () => {
     const event = await eventually('the delivery to be recorded', async () => {
       const r = await http(api(`/v1/events/${published.body.id}`), { headers: auth() });
       return r.body?.deliveries?.[0]?.status === 'delivered' ? r.body : undefined;
-    }, { timeoutMs: 120_000 } // covers a first attempt refused while the receiver starts, and its 5 s retry);
+    }, { timeoutMs: 120_000 }); // a first attempt can meet a receiver still starting; its retry comes 5 s later
     expect(event.deliveries[0].id).toBe(request.headers['webhook-id']);
   });
 
