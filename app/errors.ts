@@ -1,7 +1,8 @@
 /**
  * The domain's typed errors. Domain code throws these; one Koa middleware (http/problem.ts) maps
- * them to RFC 9457 problem+json. Anything else is an internal error: logged, answered as a
- * generic 500 with no detail.
+ * them to RFC 9457 problem+json. Their messages are written for the client and always shown.
+ * Anything else follows koa's `expose` rule: a 4xx error's message is shown only when it says
+ * `expose: true`; everything else is an internal error: logged, answered as a generic 500.
  */
 
 export interface FieldError {
@@ -62,6 +63,16 @@ export class NotFoundError extends AppError {
   readonly title = 'Not found';
 }
 
+export class MethodNotAllowedError extends AppError {
+  readonly status = 405;
+  readonly type = 'method-not-allowed';
+  readonly title = 'Method not allowed';
+  constructor(method: string, allowed: string[]) {
+    super(`${method} is not allowed here; use ${allowed.join(', ')}`);
+    this.headers = { Allow: allowed.join(', ') };
+  }
+}
+
 export class ConflictError extends AppError {
   readonly status = 409;
   readonly type = 'conflict';
@@ -90,8 +101,13 @@ export class RateLimitedError extends AppError {
   }
 }
 
+/** A dependency (PostgreSQL, Redis) cannot serve the request now; the client may retry later. */
 export class ServiceUnavailableError extends AppError {
   readonly status = 503;
   readonly type = 'service-unavailable';
   readonly title = 'Service unavailable';
+  constructor(message: string, retryAfterSeconds: number) {
+    super(message);
+    this.headers = { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) };
+  }
 }

@@ -3,6 +3,7 @@
  * zod schemas validate the requests and generate the OpenAPI document.
  */
 import { z } from 'zod';
+import { decimalInt } from '../shared/text';
 import { templateData, templateName } from '../templates/schemas';
 import { headerText, mailbox, mailboxList } from './fields';
 import { EMAIL_LIMITS } from './limits';
@@ -88,6 +89,9 @@ export const sendEmailSchema = z
       .meta({ description: 'Your own string values, returned when reading the email', example: { orderId: '42' } }),
     scheduledAt: z.iso
       .datetime({ offset: true, message: 'must be an ISO 8601 date-time with a time zone, e.g. 2030-01-01T09:00:00Z' })
+      // The pattern alone lets year 0000 through, which PostgreSQL refuses; the epoch is a
+      // generous floor for "a past time" and keeps every stored date an ordinary one.
+      .refine((v) => Date.parse(v) >= 0, 'must be a real date from 1970 on')
       .optional()
       .meta({ description: 'Send later (at most 30 days ahead); a past time sends now' }),
   })
@@ -182,7 +186,7 @@ export const emailListSchema = z
 export const emailListQuery = z.strictObject({
   status: emailStatus.optional(),
   tag: z.string().max(64).optional(),
-  limit: z.coerce.number().int().min(1).max(100).default(20),
+  limit: decimalInt(1, 100).default(20),
   cursor: z.string().max(200).optional(),
 });
 

@@ -77,8 +77,9 @@ export function createIdempotency(deps: { db: Db; ttlMs?: number; now?: () => nu
 
   /** The claim for this request, or undefined when it carries no Idempotency-Key. */
   function claimFor(ctx: Context, scope: string): IdempotencyClaim | undefined {
+    // Absent means no idempotency; present but empty is a malformed key (1 to 255 characters).
+    if (ctx.headers[IDEMPOTENCY_HEADER.toLowerCase()] === undefined) return undefined;
     const key = ctx.get(IDEMPOTENCY_HEADER);
-    if (key === '') return undefined;
     if (!KEY_FORMAT.test(key)) {
       throw new ValidationError(`the ${IDEMPOTENCY_HEADER} header must be 1 to 255 visible ASCII characters`, [
         { path: `/headers/${IDEMPOTENCY_HEADER}`, message: 'invalid format' },

@@ -1,7 +1,9 @@
 /**
- * The one error mapper (koa's `expose` model): domain errors (AppError) and client errors raised
- * by koa and its middleware (http-errors with `expose`) become RFC 9457 problem+json with their
- * status; anything else is logged and answered as a bare 500 that reveals nothing.
+ * The one error mapper (koa's `expose` model): domain errors (AppError) become RFC 9457
+ * problem+json with their status and message. Other errors with a 4xx status (koa's ctx.throw,
+ * http-errors) keep their status, but their message is shown only when they say `expose: true`
+ * (koa's rule: a missing `expose` is not exposable). A 5xx or a status-less error is logged and
+ * answered as a generic 500 that reveals nothing.
  */
 import type { Context, Next } from 'koa';
 import { AppError, ValidationError, type FieldError } from '../errors';
@@ -24,7 +26,6 @@ interface HttpLikeError {
   statusCode?: number;
   expose?: boolean;
   message?: string;
-  type?: string;
   headers?: Record<string, string>;
 }
 
@@ -43,14 +44,6 @@ const CLIENT_ERROR_TYPES: Record<number, [slug: string, title: string]> = {
   429: ['rate-limited', 'Too many requests'],
 };
 
-/** Makes the messages of the body parser's errors say what the client must fix. */
-function clientDetail(err: HttpLikeError, status: number): string {
-  if (status === 400 && err.type === 'entity.parse.failed') return `request body is not valid JSON: ${err.message}`;
-  if (status === 413) return 'request body is too large';
-  if (status === 415) return err.message ?? 'unsupported content type';
-  return err.message ?? '';
-}
-
 export function toProblem(err: unknown, ctx: Context): { problem: Problem; headers: Record<string, string> } | undefined {
   const base = { instance: ctx.path, requestId: ctx.state.requestId as string | undefined };
   if (err instanceof AppError) {
@@ -68,9 +61,10 @@ export function toProblem(err: unknown, ctx: Context): { problem: Problem; heade
   }
   const e = err as HttpLikeError;
   const status = e?.status ?? e?.statusCode;
-  if (typeof status === 'number' && status >= 400 && status < 500 && e.expose !== false) {
+  if (typeof status === 'number' && status >= 400 && status < 500) {
     const [slug, title] = CLIENT_ERROR_TYPES[status] ?? ['client-error', 'Client error'];
-    return { problem: { type: PROBLEM_BASE + slug, title, status, detail: clientDetail(e, status), ...base }, headers: e.headers ?? {} };
+    const detail = e.expose === true && e.message ? e.message : title;
+    return { problem: { type: PROBLEM_BASE + slug, title, status, detail, ...base }, headers: e.headers ?? {} };
   }
   return undefined;
 }

@@ -1,5 +1,6 @@
 /** Request and response shapes of /v1/templates; the same schemas validate and document. */
 import { z } from 'zod';
+import { decimalInt } from '../shared/text';
 import { headerText } from '../email/fields';
 import { EMAIL_LIMITS } from '../email/limits';
 
@@ -61,8 +62,13 @@ export const templateSchema = z
   })
   .meta({ id: 'Template' });
 
+/** A list entry: no bodies (they can be 1 MiB each); GET the template for them and its variables. */
+export const templateSummarySchema = z
+  .object({ id: z.uuid(), name: z.string(), subject: z.string(), createdAt: z.iso.datetime(), updatedAt: z.iso.datetime() })
+  .meta({ id: 'TemplateSummary' });
+
 export const templateListSchema = z
-  .object({ data: z.array(templateSchema), nextCursor: z.string().nullable() })
+  .object({ data: z.array(templateSummarySchema), nextCursor: z.string().nullable() })
   .meta({ id: 'TemplateList' });
 
 export const renderedTemplateSchema = z
@@ -70,7 +76,7 @@ export const renderedTemplateSchema = z
   .meta({ id: 'RenderedTemplate' });
 
 export const templateListQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(100).default(20),
+  limit: decimalInt(1, 100).default(20),
   cursor: z.string().max(200).optional().meta({ description: 'nextCursor of the previous page' }),
 });
 

@@ -3,6 +3,7 @@
  * Svix's. The same zod schemas validate requests and generate the OpenAPI document.
  */
 import { z } from 'zod';
+import { decimalInt, SINGLE_LINE_TOKEN } from '../shared/text';
 import { endpointUrlProblem, MAX_URL_LENGTH } from './guard';
 import { secretProblem } from './secrets';
 
@@ -30,6 +31,8 @@ const urlField = (allowPrivateNetworks: boolean) =>
   z
     .string()
     .max(MAX_URL_LENGTH)
+    // Refused, not cleaned: the URL parser would silently drop CR, LF and tab.
+    .regex(SINGLE_LINE_TOKEN, 'must not contain whitespace or control characters (CR, LF, NUL, tab)')
     .superRefine((url, ctx) => {
       const problem = endpointUrlProblem(url, { allowPrivateNetworks });
       if (problem) ctx.addIssue({ code: 'custom', message: problem });
@@ -100,7 +103,7 @@ export const secretView = z
   .meta({ id: 'WebhookEndpointSecret' });
 
 export const listQuery = z.strictObject({
-  limit: z.coerce.number().int().min(1).max(LIMITS.pageSize).default(50),
+  limit: decimalInt(1, LIMITS.pageSize).default(50),
   cursor: z.uuid().optional().meta({ description: 'nextCursor of the previous page' }),
 });
 
