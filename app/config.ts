@@ -6,9 +6,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { parseDkimKey, type DkimSettings } from './deliverability/dkim';
 
 /** Keys whose values are credentials: never logged, may come from X_FILE. */
-export const SECRET_KEYS = ['DATABASE_URL', 'REDIS_URL', 'SMTP_URL', 'ENCRYPTION_KEY', 'BOOTSTRAP_API_KEY', 'POSTGRES_PASSWORD'] as const;
+export const SECRET_KEYS = ['DATABASE_URL', 'REDIS_URL', 'SMTP_URL', 'ENCRYPTION_KEY', 'BOOTSTRAP_API_KEY', 'POSTGRES_PASSWORD', 'DKIM_PRIVATE_KEY'] as const;
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -34,6 +35,32 @@ const encryptionKey = z.string().transform((v, ctx) => {
     return z.NEVER;
   }
   return bytes;
+});
+
+const hostname = z
+  .string()
+  .max(253)
+  .regex(/^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$/i, 'must be a domain name such as bounces.example.com')
+  .transform((v) => v.toLowerCase());
+
+/** A PEM private key for DKIM: RSA of at least 2048 bits or Ed25519 (deliverability/dkim.ts). */
+const dkimKey = z.string().transform((v, ctx) => {
+  const parsed = parseDkimKey(v);
+  if ('problem' in parsed) {
+    ctx.addIssue({ code: 'custom', message: parsed.problem });
+    return z.NEVER;
+  }
+  return parsed;
+});
+
+/** A readable file's contents (TLS certificate and key of the inbound listener). */
+const fileContents = z.string().transform((path, ctx) => {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `cannot read ${path} (${(err as NodeJS.ErrnoException).code ?? 'error'})` });
+    return z.NEVER;
+  }
 });
 
 const schema = z
@@ -93,6 +120,22 @@ const schema = z
     RATE_LIMIT_PER_SECOND: positiveInt.default(200),
     RATE_LIMIT_BURST: positiveInt.default(400),
     BODY_LIMIT_BYTES: positiveInt.default(10 * 1024 * 1024),
+    /** Return-path domain (VERP); unset: no return path of ours, bounces are not tracked. */
+    BOUNCE_DOMAIN: hostname.optional(),
+    INBOUND_PORT: listenPort.default(2525),
+    INBOUND_HEALTH_PORT: listenPort.default(8002),
+    /** Larger messages get 552; reports are small, but some return the whole original. */
+    INBOUND_MAX_MESSAGE_BYTES: positiveInt.default(10 * 1024 * 1024),
+    /** Concurrent SMTP sessions per inbound process; more are turned away with 421. */
+    INBOUND_MAX_CONNECTIONS: positiveInt.max(10_000).default(200),
+    /** An idle SMTP session is closed after this long (RFC 5321 4.5.3.2 suggests minutes; reports are quick). */
+    INBOUND_SOCKET_TIMEOUT_MS: positiveInt.default(60_000),
+    /** STARTTLS for the inbound listener: PEM certificate chain and key files (both or neither). */
+    INBOUND_TLS_CERT_FILE: fileContents.optional(),
+    INBOUND_TLS_KEY_FILE: fileContents.optional(),
+    DKIM_DOMAIN: hostname.optional(),
+    DKIM_SELECTOR: z.string().regex(/^[a-z0-9](?:[a-z0-9._-]{0,62})$/i, 'letters, digits, . _ - (a DNS label)').optional(),
+    DKIM_PRIVATE_KEY: dkimKey.optional(),
   })
   .superRefine((env, ctx) => {
     if (env.JOB_LOCK_MS <= Math.max(env.SMTP_TIMEOUT_MS, env.WEBHOOK_TIMEOUT_MS)) {
@@ -101,6 +144,16 @@ const schema = z
         path: ['JOB_LOCK_MS'],
         message: `must exceed SMTP_TIMEOUT_MS and WEBHOOK_TIMEOUT_MS (${Math.max(env.SMTP_TIMEOUT_MS, env.WEBHOOK_TIMEOUT_MS)} ms), or a slow send would be handed to a second worker`,
       });
+    }
+    if (env.BOUNCE_DOMAIN && !env.ENCRYPTION_KEY) {
+      ctx.addIssue({ code: 'custom', path: ['BOUNCE_DOMAIN'], message: 'needs ENCRYPTION_KEY (the return-path tags are keyed from it)' });
+    }
+    const dkim = [env.DKIM_DOMAIN, env.DKIM_SELECTOR, env.DKIM_PRIVATE_KEY].filter((v) => v !== undefined).length;
+    if (dkim !== 0 && dkim !== 3) {
+      ctx.addIssue({ code: 'custom', path: ['DKIM_DOMAIN'], message: 'DKIM_DOMAIN, DKIM_SELECTOR and DKIM_PRIVATE_KEY go together: set all three or none' });
+    }
+    if ((env.INBOUND_TLS_CERT_FILE === undefined) !== (env.INBOUND_TLS_KEY_FILE === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['INBOUND_TLS_CERT_FILE'], message: 'INBOUND_TLS_CERT_FILE and INBOUND_TLS_KEY_FILE go together' });
     }
   });
 
@@ -204,6 +257,19 @@ export function loadConfig(env: Env = process.env, requires: readonly Requiremen
       concurrency: e.WEBHOOK_CONCURRENCY,
       endpointMaxInFlight: e.WEBHOOK_ENDPOINT_MAX_IN_FLIGHT,
       retryAfterMaxMs: e.WEBHOOK_RETRY_AFTER_MAX_MS,
+    }),
+    /** Unset: emails keep the From address as envelope sender and no report is tracked. */
+    bounceDomain: e.BOUNCE_DOMAIN,
+    dkim: e.DKIM_PRIVATE_KEY && e.DKIM_DOMAIN && e.DKIM_SELECTOR
+      ? (Object.freeze({ ...e.DKIM_PRIVATE_KEY, domain: e.DKIM_DOMAIN, selector: e.DKIM_SELECTOR }) as DkimSettings)
+      : undefined,
+    inbound: Object.freeze({
+      port: e.INBOUND_PORT,
+      healthPort: e.INBOUND_HEALTH_PORT,
+      maxMessageBytes: e.INBOUND_MAX_MESSAGE_BYTES,
+      maxConnections: e.INBOUND_MAX_CONNECTIONS,
+      socketTimeoutMs: e.INBOUND_SOCKET_TIMEOUT_MS,
+      tls: e.INBOUND_TLS_CERT_FILE && e.INBOUND_TLS_KEY_FILE ? Object.freeze({ cert: e.INBOUND_TLS_CERT_FILE, key: e.INBOUND_TLS_KEY_FILE }) : undefined,
     }),
   });
 }

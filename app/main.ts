@@ -148,6 +148,29 @@ const COMMANDS: Record<string, Command> = {
       }
     },
   },
+  dkim: {
+    summary: 'DKIM keys: "dkim keygen" prints a new private key, "dkim dns" the TXT record of the configured one',
+    usage: 'easeemail dkim keygen [--type rsa|ed25519]\n  easeemail dkim dns   (reads DKIM_DOMAIN, DKIM_SELECTOR, DKIM_PRIVATE_KEY[_FILE])',
+    options: { type: { type: 'string' } },
+    async run({ values, positionals }) {
+      const { dkimDnsRecord, generateDkimKey } = await import('./deliverability/dkim');
+      const sub = positionals[0];
+      if (sub === 'keygen') {
+        const type = (values.type as string | undefined) ?? 'rsa';
+        if (type !== 'rsa' && type !== 'ed25519') throw new UsageError('--type must be rsa or ed25519');
+        process.stdout.write(generateDkimKey(type));
+        console.error('store it as the DKIM_PRIVATE_KEY secret, then run "easeemail dkim dns" for the record to publish');
+        return 0;
+      }
+      if (sub === 'dns') {
+        const { dkim } = config([]);
+        if (!dkim) throw new UsageError('set DKIM_DOMAIN, DKIM_SELECTOR and DKIM_PRIVATE_KEY (or DKIM_PRIVATE_KEY_FILE) first');
+        console.log(dkimDnsRecord(dkim).zoneLine);
+        return 0;
+      }
+      throw new UsageError('dkim needs keygen or dns');
+    },
+  },
   healthcheck: {
     summary: "probe this container's role on its live endpoint; exit 0 when healthy (for HEALTHCHECK)",
     usage: 'easeemail healthcheck [api|worker] [--ready] [--timeout SECONDS]',
