@@ -1,13 +1,31 @@
-/** The `api` role: the HTTP API on PORT, until SIGTERM. */
+/**
+ * The `api` role's composition root: the HTTP API on PORT, until SIGTERM. Builds every service
+ * once from the container's infrastructure and lists the API modules (one line per domain).
+ */
 import type http from 'node:http';
+import { createApiKeyService } from './auth/api-keys';
+import { apiKeyRoutes } from './auth/routes';
 import type { Config } from './config';
 import { createContainer } from './container';
+import { emailRoutes } from './email/routes';
+import { createEmailService } from './email/service';
 import { createHttpApp } from './http/app';
+import { createRouteGuard } from './http/auth';
+import { createIdempotency } from './http/idempotency';
+import type { ApiModule } from './http/module';
 import { buildOpenApiDocument, openApiRouter } from './http/openapi';
-import { buildApiModules } from './http/routes';
+import { createApiRateLimit } from './http/rate-limit';
 import { closeServer, listen } from './http/server';
 import { createLifecycle, type Lifecycle } from './lifecycle';
 import type { Logger } from './log';
+import { registerQueueMetrics } from './queue/metrics';
+import { createJobProducer } from './queue/producer';
+import { templateRoutes } from './templates/routes';
+import { createTemplateService } from './templates/service';
+import { createEndpointService } from './webhooks/endpoints';
+import { createEventService } from './webhooks/event-service';
+import { webhookRoutes } from './webhooks/routes';
+import { createSecretBox, requireEncryptionKey } from './webhooks/secrets';
 
 export interface RunningApi {
   server: http.Server;
@@ -17,17 +35,41 @@ export interface RunningApi {
 
 export async function startApi(config: Config, log: Logger): Promise<RunningApi> {
   const lifecycle = createLifecycle(log, config.shutdownTimeoutMs);
-  const c = createContainer({ role: 'api', config, log, lifecycle });
+  const { db, redis, queues, metrics } = createContainer({ role: 'api', config, log, lifecycle });
+
+  // Shared services: built once, handed to every module that uses them.
+  const apiKeys = createApiKeyService({ db, cacheTtlMs: config.apiKeyCacheTtlMs });
   if (config.bootstrapApiKey) {
-    await c.apiKeys.ensureBootstrapKey(config.bootstrapApiKey);
+    await apiKeys.ensureBootstrapKey(config.bootstrapApiKey);
     log.info('bootstrap API key ensured (from BOOTSTRAP_API_KEY)');
   }
-  const modules = buildApiModules(c);
+  const rateLimit = createApiRateLimit({ redis, log, lifecycle, prefix: config.redisPrefix, ...config.rateLimit });
+  const auth = createRouteGuard({ apiKeys, rateLimit });
+  const idempotency = createIdempotency({ db });
+  const jobs = createJobProducer({ queues, redis, settings: config, log });
+  registerQueueMetrics(metrics.registry, queues);
+
+  // Domain services.
+  const templates = createTemplateService({ db });
+  const emails = createEmailService({ db, jobs, mailFrom: config.mailFrom, templates, idempotency });
+  // Refuse to start without the key rather than fail on the first endpoint created.
+  const secrets = createSecretBox(requireEncryptionKey(config.encryptionKey));
+  const endpoints = createEndpointService({ db, secrets });
+  const events = createEventService({ db, jobs, idempotency });
+
+  // The /v1 API: one module per domain; order does not matter.
+  const modules: ApiModule[] = [
+    apiKeyRoutes({ apiKeys }),
+    emailRoutes({ emails, idempotency, auth }),
+    templateRoutes({ templates, auth }),
+    webhookRoutes({ endpoints, events, idempotency, auth, allowPrivateNetworks: config.webhooks.allowPrivateNetworks }),
+  ];
+
   const app = createHttpApp({
     log,
-    metrics: c.metrics,
-    db: c.db,
-    redis: c.redis,
+    metrics,
+    db,
+    redis,
     isShuttingDown: lifecycle.isShuttingDown,
     bodyLimitBytes: config.bodyLimitBytes,
     routers: [openApiRouter(buildOpenApiDocument(modules.map((m) => m.openapi))), ...modules.map((m) => m.router)],

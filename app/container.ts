@@ -1,11 +1,15 @@
 /**
- * The composition root: builds the shared resources once and registers their close steps with
- * the lifecycle (closed in reverse order). Domain services are plain factories over these.
+ * The infrastructure of one process, built once by its role's root (app/api.ts,
+ * app/worker/index.ts): configuration, log, lifecycle, PostgreSQL, Redis, the queues and the
+ * metrics registry. Each resource registers its close step with the lifecycle (closed in reverse
+ * order). Services are not built here: the roots build them from these and pass each factory
+ * exactly what it uses.
  */
 import type { Redis } from 'ioredis';
-import { createApiKeyService, type ApiKeyService } from './auth/api-keys';
+import { Pool } from 'pg';
 import type { Config } from './config';
 import { createDb, type Db } from './db/client';
+import { pgSettings } from './db/connection';
 import { createMetrics, type Metrics } from './http/metrics';
 import type { Lifecycle } from './lifecycle';
 import type { Logger } from './log';
@@ -18,12 +22,18 @@ export interface Container {
   config: Config;
   log: Logger;
   lifecycle: Lifecycle;
+  /** Prisma over a pool sized for the role. */
   db: Db;
   /** Fail-fast connection for producers, health checks and rate limiting. */
   redis: Redis;
   queues: Queues;
   metrics: Metrics;
-  apiKeys: ApiKeyService;
+  /**
+   * Opens a small node-postgres pool of its own, beside Prisma's, for a hot path that runs
+   * prepared statements without the ORM layer (webhook delivery: delivery-store.ts). Closed
+   * with the lifecycle, after everything registered later (the queue workers using it).
+   */
+  openStatementPool(name: string, max: number): Pool;
 }
 
 export function createContainer(opts: { role: Role; config: Config; log: Logger; lifecycle: Lifecycle }): Container {
@@ -35,6 +45,13 @@ export function createContainer(opts: { role: Role; config: Config; log: Logger;
   const queues = createQueues(redis, config.redisPrefix);
   lifecycle.onShutdown('queues', () => queues.close());
   const metrics = createMetrics(role);
-  const apiKeys = createApiKeyService({ db, cacheTtlMs: config.apiKeyCacheTtlMs });
-  return { role, config, log, lifecycle, db, redis, queues, metrics, apiKeys };
+
+  function openStatementPool(name: string, max: number): Pool {
+    const pool = new Pool(pgSettings(config.databaseUrl, { max }).pool);
+    pool.on('error', (err) => log.warn({ err, pool: name }, 'database pool error'));
+    lifecycle.onShutdown(`${name} database pool`, () => pool.end());
+    return pool;
+  }
+
+  return { role, config, log, lifecycle, db, redis, queues, metrics, openStatementPool };
 }

@@ -3,7 +3,7 @@ import Router from '@koa/router';
 import { z } from 'zod';
 import type { ZodOpenApiPathsObject } from 'zod-openapi';
 import { requireScope } from '../http/auth';
-import type { ApiModule } from '../http/routes';
+import type { ApiModule } from '../http/module';
 import type { ApiKeyService } from './api-keys';
 
 const apiKeySummary = z
@@ -30,7 +30,7 @@ const paths: ZodOpenApiPathsObject = {
   },
 };
 
-export function apiKeysModule(deps: { apiKeys: ApiKeyService }): ApiModule {
+export function apiKeyRoutes(deps: { apiKeys: ApiKeyService }): ApiModule {
   const router = new Router({ prefix: '/v1/api-keys' });
   router.get('/', requireScope(deps.apiKeys, 'admin'), async (ctx) => {
     ctx.body = { data: await deps.apiKeys.list() };

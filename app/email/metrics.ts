@@ -1,44 +1,9 @@
 /**
- * Prometheus metrics of the delivery pipeline, on the process registry (container.metrics):
- * - easeemail_queue_jobs{queue,state}: BullMQ job counts, read from Redis on each scrape (api and worker);
+ * Prometheus metrics of email delivery, on the process registry (the queue gauges: queue/metrics.ts):
  * - easeemail_email_deliveries_total{outcome}: SMTP attempts by outcome (worker);
  * - easeemail_email_accept_to_delivery_seconds: accepted (or due, when scheduled) → SMTP server took it (worker).
  */
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import type { Queues } from '../queue';
-
-const JOB_STATES = ['waiting', 'active', 'delayed', 'failed'] as const;
-/** A scrape must not hang on an unreachable Redis. */
-const SCRAPE_TIMEOUT_MS = 1_000;
-
-export function registerQueueMetrics(registry: Registry, queues: Queues): void {
-  if (registry.getSingleMetric('easeemail_queue_jobs')) return;
-  new Gauge({
-    name: 'easeemail_queue_jobs',
-    help: 'Jobs in each BullMQ queue by state (read from Redis when scraped)',
-    labelNames: ['queue', 'state'] as const,
-    registers: [registry],
-    async collect() {
-      this.reset();
-      await Promise.all(
-        [queues.email, queues.webhook].map(async (queue) => {
-          let timer: NodeJS.Timeout | undefined;
-          try {
-            const counts = await Promise.race([
-              queue.getJobCounts(...JOB_STATES),
-              new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('timeout')), SCRAPE_TIMEOUT_MS))),
-            ]);
-            for (const state of JOB_STATES) this.set({ queue: queue.name, state }, counts[state] ?? 0);
-          } catch {
-            // Redis unreachable: the series are absent for this scrape; /health/ready says why.
-          } finally {
-            clearTimeout(timer);
-          }
-        }),
-      );
-    },
-  });
-}
+import { Counter, Histogram, type Registry } from 'prom-client';
 
 export function createEmailDeliveryMetrics(registry: Registry) {
   return {

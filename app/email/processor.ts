@@ -8,19 +8,21 @@
  * - Outcomes are written with the attempt number in the condition, so a worker that lost its
  *   lease cannot overwrite the result of the one that took over.
  * - SMTP 4xx and connection errors: attempt `retry`, the row back to queued, the job retried by
- *   BullMQ with exponential backoff and jitter (queue.ts) up to EMAIL_MAX_ATTEMPTS; 5xx or the
+ *   BullMQ with exponential backoff and jitter (queue/jobs.ts) up to EMAIL_MAX_ATTEMPTS; 5xx or the
  *   last attempt: `failed` at once (UnrecoverableError). Terminal states record their webhook
  *   event in the same transaction, and the deliveries are enqueued after the commit.
  *
- * Concurrent jobs share round trips (coalesce.ts): their claims go in one statement, and their
+ * Concurrent jobs share round trips (shared/coalesce.ts): their claims go in one statement, and their
  * terminal outcomes in one transaction. Each row keeps its own compare-and-set.
  */
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { Db } from '../db/client';
 import type { Logger } from '../log';
-import { emailJobSchema, type Queues } from '../queue';
-import { enqueueDeliveries, recordEvent } from '../webhooks/events';
-import { createCoalescer } from './coalesce';
+import { JOBS, jobRowId } from '../queue';
+import type { QueueProcessor } from '../queue/processor';
+import type { JobProducer } from '../queue/producer';
+import { createCoalescer } from '../shared/coalesce';
+import { recordEvent } from '../webhooks/events';
 import { emailEventPayload, type EmailEventSource } from './events';
 import { composeMessage, type StoredEmail } from './message';
 import type { EmailDeliveryMetrics } from './metrics';
@@ -34,7 +36,7 @@ interface ClaimedEmail extends StoredEmail, EmailEventSource {
 
 export interface EmailProcessorDeps {
   db: Db;
-  queues: Queues;
+  jobs: Pick<JobProducer, 'enqueue'>;
   log: Logger;
   transport: MailTransport;
   metrics: EmailDeliveryMetrics;
@@ -67,8 +69,8 @@ const MAX_PER_STATEMENT = 500;
 /** A terminal outcome is written again after these pauses before the job gives up (the send happened). */
 const FINISH_RETRY_DELAYS_MS = [200, 1_000, 3_000];
 
-export function createEmailProcessor(deps: EmailProcessorDeps) {
-  const { db, queues, log, transport, metrics, leaseMs, maxAttempts } = deps;
+export function createEmailProcessor(deps: EmailProcessorDeps): QueueProcessor {
+  const { db, jobs, log, transport, metrics, leaseMs, maxAttempts } = deps;
 
   const claim = createCoalescer<ClaimRequest>({
     maxInFlight: MAX_IN_FLIGHT,
@@ -151,7 +153,7 @@ export function createEmailProcessor(deps: EmailProcessorDeps) {
           await new Promise((r) => setTimeout(r, FINISH_RETRY_DELAYS_MS[attempt]));
         }
       }
-      await enqueueDeliveries(queues, results.flatMap((r) => r.deliveryIds ?? []));
+      await jobs.enqueue('webhook', results.flatMap((r) => r.deliveryIds ?? []));
     },
   });
 
@@ -181,7 +183,7 @@ export function createEmailProcessor(deps: EmailProcessorDeps) {
   }
 
   async function process(job: Job): Promise<string> {
-    const { emailId } = emailJobSchema.parse(job.data);
+    const emailId = jobRowId('email', job.data);
     const request: ClaimRequest = { id: emailId };
     await claim([request]);
     const email = request.claimed;
@@ -206,5 +208,10 @@ export function createEmailProcessor(deps: EmailProcessorDeps) {
     return 'sent';
   }
 
-  return { process };
+  return {
+    queue: JOBS.email.queue,
+    process,
+    // Jobs of a worker that died are handed out again once their lock expires; look that often.
+    options: { stalledInterval: Math.min(30_000, leaseMs) },
+  };
 }

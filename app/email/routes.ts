@@ -2,18 +2,13 @@
 import Router from '@koa/router';
 import { z } from 'zod';
 import type { ZodOpenApiPathsObject } from 'zod-openapi';
-import type { Container } from '../container';
 import { NotFoundError } from '../errors';
-import { requireScope } from '../http/auth';
-import { createIdempotency, IDEMPOTENCY_HEADER } from '../http/idempotency';
-import { apiRateLimit } from '../http/rate-limit';
-import type { ApiModule } from '../http/routes';
+import type { RouteGuard } from '../http/auth';
+import { IDEMPOTENCY_HEADER, type Idempotency } from '../http/idempotency';
+import type { ApiModule } from '../http/module';
 import { parseWith } from '../http/validate';
 import { looksLikeUuid } from '../templates/schemas';
-import { createTemplateService } from '../templates/service';
 import { problemResponses } from './fields';
-import { registerQueueMetrics } from './metrics';
-import { createEmailEnqueuer } from './queue';
 import {
   acceptedBatchSchema,
   acceptedEmailSchema,
@@ -25,7 +20,7 @@ import {
   sendBatchSchema,
   sendEmailSchema,
 } from './schemas';
-import { createEmailService } from './service';
+import type { EmailService } from './service';
 
 const json = <T>(schema: T) => ({ content: { 'application/json': { schema } } });
 const TAGS = ['Emails'];
@@ -95,20 +90,10 @@ function emailId(value: string): string {
   return value;
 }
 
-export function createEmailsApi(c: Container): ApiModule {
-  const idempotency = createIdempotency({ db: c.db });
-  const emails = createEmailService({
-    db: c.db,
-    queues: c.queues,
-    mailFrom: c.config.mailFrom,
-    templates: createTemplateService({ db: c.db }),
-    enqueuer: createEmailEnqueuer({ queue: c.queues.email, settings: c.config.email, log: c.log }),
-    idempotency,
-  });
-  registerQueueMetrics(c.metrics.registry, c.queues);
-  const rateLimit = apiRateLimit(c);
-  const send = [requireScope(c.apiKeys, 'emails:send'), rateLimit];
-  const read = [requireScope(c.apiKeys, 'emails:read'), rateLimit];
+export function emailRoutes(deps: { emails: EmailService; idempotency: Pick<Idempotency, 'respond'>; auth: RouteGuard }): ApiModule {
+  const { emails, idempotency, auth } = deps;
+  const send = auth('emails:send');
+  const read = auth('emails:read');
   const router = new Router();
 
   router.post('/v1/emails', ...send, async (ctx) => {

@@ -1,22 +1,21 @@
 /**
  * Accepting, reading and cancelling emails. Accepting is the hot path: one INSERT shared with
- * concurrent requests (store.ts), then one coalesced enqueue (queue.ts). Templates
+ * concurrent requests (store.ts), then one coalesced enqueue (queue/producer.ts). Templates
  * are rendered here, at accept time, so the stored email is exactly what will be sent: a rendered
  * subject is checked for header injection and missing variables are a 422 now, not a failed
  * delivery later, and editing a template does not change emails already accepted.
  */
 import { randomUUID } from 'node:crypto';
-import type { Queues } from '../queue';
 import type { Db, Prisma } from '../db/client';
 import { ConflictError, NotFoundError, ValidationError } from '../errors';
 import type { EmailStatus } from '../generated/prisma/client';
 import type { IdempotencyClaim, Idempotency } from '../http/idempotency';
 import { renderEmailTemplate, type TemplateRef, type TemplateService } from '../templates/service';
-import { enqueueDeliveries, recordEvent } from '../webhooks/events';
+import type { JobProducer } from '../queue/producer';
+import { recordEvent } from '../webhooks/events';
 import { emailEventPayload } from './events';
 import { mailboxAddress } from './fields';
 import { base64DecodedBytes, type SendEmailInput } from './schemas';
-import type { EmailEnqueuer } from './queue';
 import { createEmailWriter, type NewEmailRow, type StoredAttachment } from './store';
 
 export interface AcceptedEmail {
@@ -54,13 +53,12 @@ function messageIdFor(id: string, from: string): string {
 
 export function createEmailService(deps: {
   db: Db;
-  queues: Queues;
+  jobs: JobProducer;
   mailFrom: string;
-  templates: TemplateService;
-  enqueuer: EmailEnqueuer;
-  idempotency: Idempotency;
+  templates: Pick<TemplateService, 'resolve'>;
+  idempotency: Pick<Idempotency, 'recordInput'>;
 }) {
-  const { db, queues, templates, enqueuer, idempotency } = deps;
+  const { db, jobs, templates, idempotency } = deps;
   const writer = createEmailWriter({ db });
 
   /** Builds the rows for validated input (templates rendered); `paths` prefix error paths per email. */
@@ -131,12 +129,24 @@ export function createEmailService(deps: {
     }
   }
 
+  /** One enqueue per distinct delay (scheduled emails); the producer sends them in one addBulk. */
+  async function enqueueAccepted(accepted: AcceptedEmail[], delays: number[]) {
+    const byDelay = new Map<number, string[]>();
+    accepted.forEach((a, i) => {
+      const delayMs = Math.max(0, delays[i]);
+      const ids = byDelay.get(delayMs);
+      if (ids) ids.push(a.id);
+      else byDelay.set(delayMs, [a.id]);
+    });
+    await Promise.all([...byDelay].map(([delayMs, ids]) => jobs.enqueue('email', ids, { delayMs })));
+  }
+
   /** Commits, then enqueues (outbox rule); the enqueue's outcome does not change the answer. */
   async function acceptMany(inputs: SendEmailInput[], opts: AcceptOptions, paths: string[], respond: (accepted: AcceptedEmail[]) => Prisma.InputJsonValue) {
     const { rows, accepted, delays } = await buildRows(inputs, opts.apiKeyId, paths);
     const body = respond(accepted);
     await store(rows, 202, body, opts);
-    await enqueuer.enqueue(accepted.map((a, i) => ({ id: a.id, delayMs: delays[i] })));
+    await enqueueAccepted(accepted, delays);
     return { status: 202, body };
   }
 
@@ -238,9 +248,9 @@ export function createEmailService(deps: {
       if (!row) throw new NotFoundError(`no email ${id}`);
       throw new ConflictError(`email ${id} is ${row.status}; only queued or scheduled emails can be cancelled`);
     }
-    await enqueueDeliveries(queues, deliveryIds);
+    await jobs.enqueue('webhook', deliveryIds);
     // The job would find the row cancelled and skip it; removing it just saves the worker a look.
-    await queues.email.remove(id).catch(() => undefined);
+    await jobs.discard('email', id);
     return { id, status: 'cancelled' };
   }
 

@@ -3,7 +3,7 @@
  *
  * One INSERT takes any number of rows as a single JSON parameter (jsonb_populate_recordset), so
  * the SQL text never changes and the database parses one value instead of 22 parameters a row.
- * Concurrent requests share it (coalesce.ts): under load one round trip and one WAL flush serve
+ * Concurrent requests share it (shared/coalesce.ts): under load one round trip and one WAL flush serve
  * many requests.
  *
  * Why not Prisma's createMany here: measured on the project's 2-core machine it costs ~0.7 ms of
@@ -12,7 +12,7 @@
  */
 import type { Db } from '../db/client';
 import type { EmailStatus } from '../generated/prisma/client';
-import { createCoalescer } from './coalesce';
+import { createCoalescer } from '../shared/coalesce';
 
 /** An attachment as stored in emails.attachments (content stays base64). */
 export interface StoredAttachment {

@@ -6,11 +6,10 @@
  * Rows are visited in id order in pages, resuming where the previous run stopped, so a long
  * backlog cannot hide a row behind others.
  */
-import type { Redis } from 'ioredis';
 import type { Db } from '../db/client';
 import type { Queues } from '../queue';
-import type { Sweep } from '../worker/processors';
-import { ensureJobs, type EmailJobSettings } from './queue';
+import type { Sweep } from '../queue/processor';
+import type { JobProducer } from '../queue/producer';
 
 const PAGE = 1_000;
 const FIRST_ID = '00000000-0000-0000-0000-000000000000';
@@ -19,16 +18,15 @@ const MAX_PER_RUN = 20_000;
 
 export function createEmailSweeps(deps: {
   db: Db;
-  queues: Queues;
-  redis: Redis;
-  settings: EmailJobSettings;
+  jobs: Pick<JobProducer, 'ensureJobs'>;
+  /** For the live-job count only. */
+  queue: Queues['email'];
   /** Rows younger than this are left alone: their api request may still be enqueueing them. */
   graceMs: number;
   /** A `sending` row is orphaned after this (JOB_LOCK_MS). */
   leaseMs: number;
 }): Sweep[] {
-  const { db, graceMs, leaseMs } = deps;
-  const jobs = { queue: deps.queues.email, redis: deps.redis, settings: deps.settings };
+  const { db, jobs, graceMs, leaseMs } = deps;
 
   async function dueScheduled(): Promise<number> {
     let total = 0;
@@ -39,7 +37,7 @@ export function createEmailSweeps(deps: {
           SELECT "id" FROM "emails" WHERE "status" = 'scheduled' AND "scheduledAt" <= timezone('UTC', now())
           ORDER BY "scheduledAt" LIMIT ${PAGE} FOR UPDATE SKIP LOCKED)
         RETURNING "id"`;
-      await ensureJobs(jobs, rows.map((r) => r.id));
+      await jobs.ensureJobs('email', rows.map((r) => r.id));
       total += rows.length;
       if (rows.length < PAGE || total >= MAX_PER_RUN) return total;
     }
@@ -56,7 +54,7 @@ export function createEmailSweeps(deps: {
   async function mayHaveOrphans(): Promise<boolean> {
     const [[{ pending }], counts] = await Promise.all([
       db.$queryRaw<{ pending: number }[]>`SELECT count(*)::int AS "pending" FROM "emails" WHERE "status" IN ('queued', 'sending', 'scheduled')`,
-      deps.queues.email.getJobCounts('waiting', 'active', 'delayed', 'prioritized'),
+      deps.queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized'),
     ]);
     const live = Object.values(counts).reduce((sum, n) => sum + (n ?? 0), 0);
     return live < pending;
@@ -76,7 +74,7 @@ export function createEmailSweeps(deps: {
         after = FIRST_ID;
         break;
       }
-      added += await ensureJobs(jobs, rows.map((r) => r.id));
+      added += await jobs.ensureJobs('email', rows.map((r) => r.id));
       seen += rows.length;
       after = rows[rows.length - 1].id;
       if (rows.length < PAGE) {

@@ -1,4 +1,4 @@
-import type { Context, Next } from 'koa';
+import type { Context, Middleware, Next } from 'koa';
 import type { ApiKeyService, AuthenticatedKey } from '../auth/api-keys';
 import { hasScope, type Scope } from '../auth/scopes';
 import { ForbiddenError } from '../errors';
@@ -11,4 +11,11 @@ export function requireScope(keys: ApiKeyService, scope: Scope) {
     if (!hasScope(key.scopes, scope)) throw new ForbiddenError(`this API key lacks the "${scope}" scope`);
     await next();
   };
+}
+
+/** What guards a /v1 route: the key must have `scope`, then the per-key rate limit applies. */
+export type RouteGuard = (scope: Scope) => Middleware[];
+
+export function createRouteGuard(deps: { apiKeys: ApiKeyService; rateLimit: Middleware }): RouteGuard {
+  return (scope) => [requireScope(deps.apiKeys, scope), deps.rateLimit];
 }

@@ -7,6 +7,7 @@
 import Router, { type RouterContext } from '@koa/router';
 import type { Redis } from 'ioredis';
 import type { Db } from '../db/client';
+import { withTimeout } from '../shared/timeout';
 
 export const HEALTH_CHECK_TIMEOUT_MS = 2_000;
 
@@ -14,16 +15,6 @@ export interface ReadinessSources {
   db: Db;
   redis: Redis;
   isShuttingDown: () => boolean;
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout;
-  return Promise.race([
-    p.finally(() => clearTimeout(timer)),
-    new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms`)), ms);
-    }),
-  ]);
 }
 
 async function check(fn: () => Promise<unknown>, what: string): Promise<string | undefined> {

@@ -96,27 +96,22 @@ export function createRateLimit(opts: RateLimitOptions): RateLimitMiddleware {
   };
 }
 
-const perRedis = new WeakMap<Redis, RateLimitMiddleware>();
-
 /**
- * The API's limiter: one per process (per Redis connection), whichever router asks first, so
- * every /v1 route counts against the same per-key budget. It talks to Redis over its own
- * connection with auto-pipelining: the checks of all requests in one event-loop turn go out in
- * a single write, instead of one write (a system call) per request.
+ * The API's limiter, built once by the api root, so every /v1 route counts against the same
+ * per-key budget. It talks to Redis over its own connection with auto-pipelining: the checks of
+ * all requests in one event-loop turn go out in a single write, instead of one write (a system
+ * call) per request.
  */
-export function apiRateLimit(c: {
+export function createApiRateLimit(deps: {
   redis: Redis;
   log: Logger;
   lifecycle: { onShutdown(name: string, close: () => Promise<unknown> | unknown): void };
-  config: { redisPrefix: string; rateLimit: { perSecond: number; burst: number } };
+  prefix: string;
+  perSecond: number;
+  burst: number;
 }): RateLimitMiddleware {
-  let limiter = perRedis.get(c.redis);
-  if (!limiter) {
-    const redis = c.redis.duplicate({ enableAutoPipelining: true });
-    redis.on('error', () => undefined); // an outage shows in /health/ready and in the fail-open warning
-    c.lifecycle.onShutdown('rate limiter redis', () => redis.quit().catch(() => redis.disconnect()));
-    limiter = createRateLimit({ redis, log: c.log, prefix: c.config.redisPrefix, ...c.config.rateLimit });
-    perRedis.set(c.redis, limiter);
-  }
-  return limiter;
+  const redis = deps.redis.duplicate({ enableAutoPipelining: true });
+  redis.on('error', () => undefined); // an outage shows in /health/ready and in the fail-open warning
+  deps.lifecycle.onShutdown('rate limiter redis', () => redis.quit().catch(() => redis.disconnect()));
+  return createRateLimit({ redis, log: deps.log, prefix: deps.prefix, perSecond: deps.perSecond, burst: deps.burst });
 }

@@ -1,22 +1,17 @@
 /**
- * The queue contract: names, job payloads and Redis connection options, imported by both the
- * producers (api, sweeper) and the processors (worker). Job ids are the database row ids
- * (outbox rule, DESIGN.md section 2): BullMQ ignores an add whose jobId already exists.
+ * Queues and their Redis connections, for producers (api, sweeper: producer.ts) and processors
+ * (worker). What each job kind is (name, payload, options) is the contract in jobs.ts. Job ids
+ * are the database row ids (outbox rule, DESIGN.md section 2): BullMQ ignores an add whose jobId
+ * already exists.
  */
 import { Queue, type ConnectionOptions, type QueueOptions } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
-import { z } from 'zod';
+import { JOB_KINDS, JOBS, type JobData, type JobKind } from './jobs';
 
-export const QUEUE_NAMES = {
-  email: 'email-delivery',
-  webhook: 'webhook-delivery',
-} as const;
+export { JOBS, JOB_KINDS, jobFor, jobRowId, type JobData, type JobKind, type JobSettings, type QueueName } from './jobs';
 
-export const emailJobSchema = z.object({ emailId: z.string().uuid() });
-export type EmailJob = z.infer<typeof emailJobSchema>;
-
-export const webhookJobSchema = z.object({ deliveryId: z.string().uuid() });
-export type WebhookJob = z.infer<typeof webhookJobSchema>;
+/** Queue names by kind (tests and benchmarks name queues this way). */
+export const QUEUE_NAMES = { email: JOBS.email.queue, webhook: JOBS.webhook.queue } as const;
 
 /** Completed and failed jobs are kept briefly for inspection; Postgres keeps the history. */
 export const DEFAULT_JOB_OPTIONS = {
@@ -65,22 +60,19 @@ export function workerConnectionOptions(redisUrl: string): ConnectionOptions {
   };
 }
 
-export interface Queues {
-  email: Queue<EmailJob>;
-  webhook: Queue<WebhookJob>;
-  close(): Promise<void>;
-}
+/** One BullMQ queue per job kind (producer side), closed together. */
+export type Queues = { [K in JobKind]: Queue<JobData<K>> } & { close(): Promise<void> };
 
 export function createQueues(connection: Redis, prefix: string): Queues {
   const opts: QueueOptions = { connection, prefix, defaultJobOptions: DEFAULT_JOB_OPTIONS };
-  const email = new Queue<EmailJob>(QUEUE_NAMES.email, opts);
-  const webhook = new Queue<WebhookJob>(QUEUE_NAMES.webhook, opts);
-  email.on('error', () => undefined);
-  webhook.on('error', () => undefined);
+  const queues = Object.fromEntries(
+    JOB_KINDS.map((kind) => {
+      const queue = new Queue(JOBS[kind].queue, opts);
+      queue.on('error', () => undefined); // reported through health checks, not as crashes
+      return [kind, queue];
+    }),
+  ) as { [K in JobKind]: Queue<JobData<K>> };
   let closing: Promise<void> | undefined;
-  return {
-    email,
-    webhook,
-    close: () => (closing ??= Promise.all([email.close(), webhook.close()]).then(() => undefined)),
-  };
+  const close = () => (closing ??= Promise.all(JOB_KINDS.map((k) => queues[k].close())).then(() => undefined));
+  return { ...queues, close };
 }

@@ -1,11 +1,9 @@
 /** /v1/templates: CRUD by id or name, and a render preview. Scope: templates:manage. */
 import Router from '@koa/router';
 import type { ZodOpenApiPathsObject } from 'zod-openapi';
-import type { Container } from '../container';
 import { problemResponses } from '../email/fields';
-import { requireScope } from '../http/auth';
-import { apiRateLimit } from '../http/rate-limit';
-import type { ApiModule } from '../http/routes';
+import type { RouteGuard } from '../http/auth';
+import type { ApiModule } from '../http/module';
 import { parseWith } from '../http/validate';
 import {
   createTemplateSchema,
@@ -17,7 +15,7 @@ import {
   templateSchema,
   updateTemplateSchema,
 } from './schemas';
-import { createTemplateService } from './service';
+import type { TemplateService } from './service';
 
 const json = <T>(schema: T) => ({ content: { 'application/json': { schema } } });
 const TAGS = ['Templates'];
@@ -75,9 +73,9 @@ export const templatesOpenApi: ZodOpenApiPathsObject = {
   },
 };
 
-export function createTemplatesApi(c: Container): ApiModule {
-  const templates = createTemplateService({ db: c.db });
-  const guard = [requireScope(c.apiKeys, 'templates:manage'), apiRateLimit(c)];
+export function templateRoutes(deps: { templates: TemplateService; auth: RouteGuard }): ApiModule {
+  const { templates } = deps;
+  const guard = deps.auth('templates:manage');
   const router = new Router();
 
   router.post('/v1/templates', ...guard, async (ctx) => {

@@ -8,7 +8,7 @@
  * the same SQL through Prisma's $queryRaw).
  */
 import type { Pool } from 'pg';
-import { createCoalescer } from '../email/coalesce';
+import { createCoalescer } from '../shared/coalesce';
 import type { SendResult } from './sender';
 
 /** Deliveries read or recorded in one statement at most. */

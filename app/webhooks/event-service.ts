@@ -4,8 +4,9 @@
  */
 import type { Db, Prisma } from '../db/client';
 import { ConflictError, NotFoundError } from '../errors';
-import type { Queues } from '../queue';
-import { deliveryJobOptions, enqueueDeliveries, recordEvent } from './events';
+import type { Idempotency, IdempotencyClaim } from '../http/idempotency';
+import type { JobProducer } from '../queue/producer';
+import { recordEvent } from './events';
 
 type Tx = Prisma.TransactionClient;
 
@@ -18,27 +19,29 @@ export interface PublishedEvent {
 
 const iso = (d: Date | null) => d?.toISOString() ?? null;
 
-export function createEventService(deps: { db: Db; queues: Queues; now?: () => number }) {
-  const { db, queues } = deps;
+export function createEventService(deps: { db: Db; jobs: JobProducer; idempotency: Pick<Idempotency, 'recordInput'>; now?: () => number }) {
+  const { db, jobs, idempotency } = deps;
   const now = deps.now ?? Date.now;
 
   /**
-   * `alsoInTx` runs inside the same transaction with the response body (the Idempotency-Key
-   * record), so the event and the key's use commit together.
+   * Records the event and its deliveries, then enqueues them (outbox rule). With an
+   * Idempotency-Key claim the key's record is written in the same transaction (as emails do), so
+   * the event and the key's use commit together.
    */
   async function publish(
     input: { type: string; payload: Prisma.InputJsonObject; apiKeyId: string | null },
-    alsoInTx?: (tx: Tx, response: PublishedEvent) => Promise<unknown>,
+    opts: { idempotency?: IdempotencyClaim } = {},
   ): Promise<PublishedEvent> {
+    const claim = opts.idempotency;
     const record = async (tx: Tx) => {
       const recorded = await recordEvent(tx, input);
       const response: PublishedEvent = { id: recorded.eventId, type: input.type, deliveries: recorded.deliveryIds.length };
-      await alsoInTx?.(tx, response);
+      if (claim) await tx.idempotencyRecord.create({ data: idempotency.recordInput(claim, 202, { ...response }) });
       return { response, deliveryIds: recorded.deliveryIds };
     };
     // recordEvent is one atomic statement: a transaction is only needed to add to it.
-    const { response, deliveryIds } = alsoInTx ? await db.$transaction(record) : await record(db);
-    await enqueueDeliveries(queues, deliveryIds);
+    const { response, deliveryIds } = claim ? await db.$transaction(record) : await record(db);
+    await jobs.enqueue('webhook', deliveryIds);
     return response;
   }
 
@@ -91,7 +94,7 @@ export function createEventService(deps: { db: Db; queues: Queues; now?: () => n
     const d = await db.webhookDelivery.findUnique({ where: { id }, include: { endpoint: { select: { enabled: true } } } });
     if (!d) throw new NotFoundError(`no webhook delivery with id ${id}`);
     if (!d.endpoint.enabled) throw new ConflictError(`endpoint ${d.endpointId} is disabled; enable it first (PATCH /v1/webhook-endpoints/${d.endpointId} {"enabled": true})`);
-    const job = await queues.webhook.getJob(id).catch(() => undefined);
+    const job = await jobs.find('webhook', id).catch(() => undefined);
     const state = job ? await job.getState().catch(() => 'unknown') : 'unknown';
     if (state === 'active') throw new ConflictError(`delivery ${id} is being attempted right now; look at it again in a moment`);
 
@@ -99,10 +102,7 @@ export function createEventService(deps: { db: Db; queues: Queues; now?: () => n
     // Best effort, as on publish: the row is due, so the sweeper enqueues it if this fails.
     try {
       if (job && state === 'delayed') await job.promote();
-      else if (!job || state === 'completed' || state === 'failed' || state === 'unknown') {
-        if (job) await job.remove();
-        await queues.webhook.add('deliver', { deliveryId: id }, deliveryJobOptions(id));
-      }
+      else await jobs.ensureJobs('webhook', [id]); // adds it when missing or finished
     } catch {
       /* repaired by the sweeper */
     }

@@ -1,12 +1,10 @@
 /**
  * Recording an event and fanning it out: one delivery row per enabled endpoint subscribed to the
  * type (empty eventTypes = all), in the caller's transaction. After the commit the caller
- * enqueues the returned delivery ids (`enqueueDeliveries`); if that fails the sweeper does it.
+ * enqueues the returned delivery ids (`jobs.enqueue('webhook', ids)`); if that fails the sweeper does it.
  * Used by POST /v1/events and by the email processor for terminal states (email.sent, ...).
  */
 import type { Prisma } from '../db/client';
-import { createCoalescer } from '../email/coalesce';
-import type { Queues } from '../queue';
 
 type Tx = Prisma.TransactionClient;
 
@@ -37,56 +35,4 @@ export async function recordEvent(
     )
     SELECT (SELECT "id" FROM e)::text AS "eventId", COALESCE((SELECT array_agg("id"::text) FROM d), '{}') AS "deliveryIds"`;
   return { eventId: rows[0].eventId, deliveryIds: rows[0].deliveryIds };
-}
-
-/**
- * Retries and waits between attempts are the processor's business (it parks the job until the
- * delivery's nextAttemptAt); BullMQ's own attempts only cover an unexpected error in the
- * processor itself (database briefly unreachable), retried after 2, 4, 8, 16 s. A completed job
- * is removed at once: PostgreSQL keeps the history, and a job added again for a finished
- * delivery only finds it finished.
- */
-export function deliveryJobOptions(deliveryId: string) {
-  return { jobId: deliveryId, attempts: 5, backoff: { type: 'exponential', delay: 2_000 }, removeOnComplete: true };
-}
-
-/** An add that does not answer within this long is left to the sweeper: requests never hang on Redis. */
-const ENQUEUE_TIMEOUT_MS = 2_000;
-const adders = new WeakMap<Queues['webhook'], (ids: string[]) => Promise<void>>();
-
-/** Adds from concurrent callers go to Redis together, in one addBulk (group commit). */
-function adderFor(queue: Queues['webhook']): (ids: string[]) => Promise<void> {
-  let add = adders.get(queue);
-  if (!add) {
-    add = createCoalescer<string>({
-      maxInFlight: 2,
-      maxItems: 1_000,
-      async run(ids) {
-        let timer: NodeJS.Timeout | undefined;
-        try {
-          await Promise.race([
-            queue.addBulk(ids.map((deliveryId) => ({ name: 'deliver', data: { deliveryId }, opts: deliveryJobOptions(deliveryId) }))),
-            new Promise((_, reject) => {
-              timer = setTimeout(() => reject(new Error(`Redis did not answer within ${ENQUEUE_TIMEOUT_MS} ms`)), ENQUEUE_TIMEOUT_MS);
-            }),
-          ]);
-        } finally {
-          clearTimeout(timer);
-        }
-      },
-    });
-    adders.set(queue, add);
-  }
-  return add;
-}
-
-/** Best effort, never rejects: a failure here is repaired by the sweeper (outbox rule). */
-export async function enqueueDeliveries(queues: Queues, deliveryIds: string[]): Promise<boolean> {
-  if (deliveryIds.length === 0) return true;
-  try {
-    await adderFor(queues.webhook)(deliveryIds);
-    return true;
-  } catch {
-    return false;
-  }
 }

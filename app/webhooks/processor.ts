@@ -18,24 +18,28 @@
  * by the sweeper (sweeper.ts).
  */
 import { DelayedError, type Job } from 'bullmq';
-import { Pool } from 'pg';
-import type { Container } from '../container';
-import { pgSettings } from '../db/connection';
-import { webhookJobSchema, QUEUE_NAMES } from '../queue';
-import type { QueueProcessor } from '../worker/processors';
+import type { Pool } from 'pg';
+import type { Config } from '../config';
+import type { Db } from '../db/client';
+import type { Logger } from '../log';
+import { JOBS, jobRowId } from '../queue';
+import type { QueueProcessor } from '../queue/processor';
 import { createDeliveryStore, type DeliveryForAttempt } from './delivery-store';
 import { createEndpointGate, type EndpointGate } from './endpoint-gate';
 import { disableEndpoint } from './endpoints';
-import { createWebhookMetrics, type WebhookMetrics } from './metrics';
+import type { WebhookMetrics } from './metrics';
 import { retryDelayMs } from './retry-policy';
-import { createSecretBox, requireEncryptionKey, type SecretBox } from './secrets';
-import { createWebhookSender, type SendResult, type WebhookSender } from './sender';
+import type { SecretBox } from './secrets';
+import type { SendResult, WebhookSender } from './sender';
 import { signedHeaders } from './signature';
 
 /** An endpoint whose attempts have all failed for this long is disabled (Svix's rule). */
 export const DISABLE_AFTER_FAILING_MS = 5 * 24 * 3600 * 1000;
-/** Connections of the delivery hot path's pool; batching keeps the need small. */
-const HOT_PATH_POOL_SIZE = 4;
+/**
+ * Connections of the delivery hot path's own pool (prepared statements, no ORM layer: see
+ * delivery-store.ts), which the worker root opens beside Prisma's; batching keeps the need small.
+ */
+export const WEBHOOK_POOL_SIZE = 4;
 /** A job that comes back this much before its delivery is due is parked again. */
 const EARLY_TOLERANCE_MS = 50;
 
@@ -44,25 +48,27 @@ function webhookBody(d: DeliveryForAttempt): string {
   return `{"id":${JSON.stringify(d.eventId)},"type":${JSON.stringify(d.eventType)},"timestamp":${JSON.stringify(d.eventCreatedAt.toISOString())},"data":${d.payload}}`;
 }
 
-export interface WebhookProcessorDeps extends Pick<Container, 'db' | 'config' | 'log' | 'metrics'> {
-  /** Replaceable for tests (e.g. a sender whose resolver maps a test name to loopback). */
-  sender?: WebhookSender;
+export interface WebhookProcessorDeps {
+  db: Db;
+  /** The hot path's pool (WEBHOOK_POOL_SIZE connections), opened and closed by the root. */
+  pool: Pool;
+  log: Logger;
+  secrets: SecretBox;
+  sender: WebhookSender;
+  metrics: WebhookMetrics;
+  settings: Pick<Config['webhooks'], 'concurrency' | 'endpointMaxInFlight' | 'retryScheduleMs' | 'retryAfterMaxMs'>;
+  /** JOB_LOCK_MS: how soon the jobs of a killed worker can be found. */
+  jobLockMs: number;
   now?: () => number;
 }
 
 export function createWebhookProcessor(deps: WebhookProcessorDeps): QueueProcessor {
-  const { db, config, log } = deps;
+  const { db, log, sender, metrics, settings } = deps;
+  const box = deps.secrets;
   const now = deps.now ?? Date.now;
-  const box: SecretBox = createSecretBox(requireEncryptionKey(config.encryptionKey));
-  const sender = deps.sender ?? createWebhookSender({ timeoutMs: config.webhooks.timeoutMs, allowPrivateNetworks: config.webhooks.allowPrivateNetworks });
-  const gate: EndpointGate = createEndpointGate({ limit: config.webhooks.endpointMaxInFlight });
-  const metrics: WebhookMetrics = createWebhookMetrics(deps.metrics.registry, db);
-  const policy = { scheduleMs: config.webhooks.retryScheduleMs, retryAfterMaxMs: config.webhooks.retryAfterMaxMs };
-  // The hot path's own small pool: prepared statements, no ORM layer (see delivery-store.ts).
-  const settings = pgSettings(config.databaseUrl, { max: HOT_PATH_POOL_SIZE });
-  const pool = new Pool(settings.pool);
-  pool.on('error', (err) => log.warn({ err }, 'webhook database pool error'));
-  const store = createDeliveryStore(pool);
+  const gate: EndpointGate = createEndpointGate({ limit: settings.endpointMaxInFlight });
+  const policy = { scheduleMs: settings.retryScheduleMs, retryAfterMaxMs: settings.retryAfterMaxMs };
+  const store = createDeliveryStore(deps.pool);
 
   /** Decrypting is cheap, but it runs per attempt; the sealed text is the key, so rotation invalidates. */
   const secretCache = new Map<string, string>();
@@ -97,7 +103,7 @@ export function createWebhookProcessor(deps: WebhookProcessorDeps): QueueProcess
   }
 
   async function deliver(job: Job): Promise<string> {
-    const { deliveryId } = webhookJobSchema.parse(job.data);
+    const deliveryId = jobRowId('webhook', job.data);
     // A parked job whose endpoint is still full goes back without costing a database read.
     const stillFull = gate.reparkIfStillFull(deliveryId);
     if (stillFull && 'retryInMs' in stillFull) return park(job, now() + stillFull.retryInMs);
@@ -183,16 +189,12 @@ export function createWebhookProcessor(deps: WebhookProcessorDeps): QueueProcess
   }
 
   return {
-    queue: QUEUE_NAMES.webhook,
+    queue: JOBS.webhook.queue,
     process: deliver,
     options: {
-      concurrency: config.webhooks.concurrency,
+      concurrency: settings.concurrency,
       // Find jobs of a killed worker as soon as their lock can have expired (default: every 30 s).
-      stalledInterval: Math.min(30_000, config.jobLockMs),
-    },
-    close: async () => {
-      await sender.close();
-      await pool.end();
+      stalledInterval: Math.min(30_000, deps.jobLockMs),
     },
   };
 }

@@ -2,19 +2,16 @@
 import Router from '@koa/router';
 import { z } from 'zod';
 import type { ZodOpenApiPathsObject } from 'zod-openapi';
-import type { Container } from '../container';
 import type { Prisma } from '../db/client';
 import { problemResponses } from '../email/fields';
 import { NotFoundError } from '../errors';
-import { requireScope } from '../http/auth';
-import { createIdempotency, idempotencyKeyHeader } from '../http/idempotency';
-import { apiRateLimit } from '../http/rate-limit';
-import type { ApiModule } from '../http/routes';
+import type { RouteGuard } from '../http/auth';
+import { idempotencyKeyHeader, type Idempotency } from '../http/idempotency';
+import type { ApiModule } from '../http/module';
 import { parseWith } from '../http/validate';
-import { createEndpointService } from './endpoints';
-import { createEventService, type PublishedEvent } from './event-service';
+import type { EndpointService } from './endpoints';
+import type { EventService } from './event-service';
 import { endpointSchemas, endpointView, eventView, listQuery, publishEventSchema, secretView } from './schemas';
-import { createSecretBox, requireEncryptionKey } from './secrets';
 
 const json = <T>(schema: T) => ({ content: { 'application/json': { schema } } });
 const idParams = z.object({ id: z.uuid() });
@@ -126,16 +123,18 @@ function idParam(value: string, what: string): string {
   return value;
 }
 
-export function createWebhooksApi(c: Container): ApiModule {
-  // Refuse to start without the key rather than fail on the first endpoint created.
-  const secrets = createSecretBox(requireEncryptionKey(c.config.encryptionKey));
-  const endpoints = createEndpointService({ db: c.db, secrets });
-  const events = createEventService({ db: c.db, queues: c.queues });
-  const idempotency = createIdempotency({ db: c.db });
-  const schemas = endpointSchemas({ allowPrivateNetworks: c.config.webhooks.allowPrivateNetworks });
-  const rateLimit = apiRateLimit(c);
-  const manage = [requireScope(c.apiKeys, 'webhooks:manage'), rateLimit];
-  const publish = [requireScope(c.apiKeys, 'events:publish'), rateLimit];
+export function webhookRoutes(deps: {
+  endpoints: EndpointService;
+  events: EventService;
+  idempotency: Pick<Idempotency, 'respond'>;
+  auth: RouteGuard;
+  /** WEBHOOK_ALLOW_PRIVATE_NETWORKS: whether literal private addresses are accepted as URLs. */
+  allowPrivateNetworks: boolean;
+}): ApiModule {
+  const { endpoints, events, idempotency, auth } = deps;
+  const schemas = endpointSchemas({ allowPrivateNetworks: deps.allowPrivateNetworks });
+  const manage = auth('webhooks:manage');
+  const publish = auth('events:publish');
   const router = new Router();
 
   router.post('/v1/webhook-endpoints', ...manage, async (ctx) => {
@@ -168,8 +167,7 @@ export function createWebhooksApi(c: Container): ApiModule {
   router.post('/v1/events', ...publish, async (ctx) => {
     const input = parseWith(publishEventSchema, ctx.request.body);
     await idempotency.respond(ctx, 'POST /v1/events', async (claim) => {
-      const recordClaim = claim && ((tx: Prisma.TransactionClient, response: PublishedEvent) => tx.idempotencyRecord.create({ data: idempotency.recordInput(claim, 202, { ...response }) }));
-      const body = await events.publish({ type: input.type, payload: input.payload as Prisma.InputJsonObject, apiKeyId: ctx.state.apiKey.id }, recordClaim);
+      const body = await events.publish({ type: input.type, payload: input.payload as Prisma.InputJsonObject, apiKeyId: ctx.state.apiKey.id }, { idempotency: claim });
       return { status: 202, body: { ...body } };
     });
   });

@@ -8,18 +8,16 @@
  * Each run looks at up to `batch` overdue rows and continues after the last one next time, so
  * a long backlog of rows whose jobs are merely waiting cannot hide a lost one forever.
  */
-import type { Redis } from 'ioredis';
 import type { Db } from '../db/client';
-import type { Queues } from '../queue';
-import type { Sweep } from '../worker/processors';
-import { deliveryJobOptions } from './events';
+import type { Sweep } from '../queue/processor';
+import type { JobProducer } from '../queue/producer';
 
 /** A row is looked at once it is this overdue (default): the api enqueues right after its commit. */
 export const SWEEP_GRACE_MS = 5_000;
 const BATCH = 500;
 
-export function createWebhookSweep(deps: { db: Db; queues: Queues; redis: Redis; now?: () => number; graceMs?: number }): Sweep {
-  const { db, queues, redis } = deps;
+export function createWebhookSweep(deps: { db: Db; jobs: Pick<JobProducer, 'ensureJobs'>; now?: () => number; graceMs?: number }): Sweep {
+  const { db, jobs } = deps;
   const now = deps.now ?? Date.now;
   const graceMs = deps.graceMs ?? SWEEP_GRACE_MS;
   let after: { at: Date; id: string } | undefined;
@@ -38,21 +36,8 @@ export function createWebhookSweep(deps: { db: Db; queues: Queues; redis: Redis;
           ORDER BY "nextAttemptAt", "id" LIMIT ${BATCH}`;
     after = rows.length === BATCH ? { at: rows[BATCH - 1].nextAttemptAt, id: rows[BATCH - 1].id } : undefined;
 
-    if (rows.length === 0) return 0;
-    // Two O(1) commands per row in one round trip: does the job exist, and has it finished
-    // (completed or failed)? A backlog of waiting jobs thus costs little to look at.
-    const pipeline = redis.pipeline();
-    for (const r of rows) pipeline.exists(queues.webhook.toKey(r.id)).hexists(queues.webhook.toKey(r.id), 'finishedOn');
-    const answers = (await pipeline.exec()) ?? [];
-    let repaired = 0;
-    for (const [i, r] of rows.entries()) {
-      const [[, exists], [, finished]] = [answers[2 * i], answers[2 * i + 1]];
-      if (exists === 1 && finished === 0) continue; // waiting, delayed or active: it will run
-      if (exists === 1) await queues.webhook.remove(r.id);
-      await queues.webhook.add('deliver', { deliveryId: r.id }, deliveryJobOptions(r.id));
-      repaired++;
-    }
-    return repaired;
+    // Live jobs (waiting, delayed, active) are left alone; missing or finished ones are added.
+    return jobs.ensureJobs('webhook', rows.map((r) => r.id));
   }
 
   return { name: 'webhook-outbox', run };

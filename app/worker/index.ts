@@ -1,19 +1,32 @@
 /**
- * The `worker` role: BullMQ workers for every queue processor, the sweeper, and a small health
- * server on WORKER_HEALTH_PORT. On SIGTERM the health server reports not-ready, the BullMQ
- * workers stop taking jobs and let active ones finish, then connections close.
+ * The `worker` role's composition root: builds every service once from the container's
+ * infrastructure, lists the queue processors and sweeps (one line each), and runs them with a
+ * small health server on WORKER_HEALTH_PORT. On SIGTERM the health server reports not-ready, the
+ * BullMQ workers stop taking jobs and let active ones finish, then connections close.
  */
-import { Worker } from 'bullmq';
 import Koa from 'koa';
 import type { Config } from '../config';
 import { createContainer, type Container } from '../container';
+import { createEmailDeliveryMetrics } from '../email/metrics';
+import { createEmailProcessor } from '../email/processor';
+import { createEmailSweeps } from '../email/sweeps';
+import { createSmtpTransport } from '../email/transport';
 import { healthRouter } from '../http/health';
+import { createIdempotency } from '../http/idempotency';
 import { metricsRouter } from '../http/metrics';
 import { closeServer, listen } from '../http/server';
 import { createLifecycle, type Lifecycle } from '../lifecycle';
 import type { Logger } from '../log';
-import { workerConnectionOptions } from '../queue';
-import { buildProcessors, buildSweeps, type Sweep } from './processors';
+import { JOBS } from '../queue';
+import { registerQueueMetrics } from '../queue/metrics';
+import type { QueueProcessor, Sweep } from '../queue/processor';
+import { createJobProducer } from '../queue/producer';
+import { createWebhookMetrics } from '../webhooks/metrics';
+import { createWebhookProcessor, WEBHOOK_POOL_SIZE } from '../webhooks/processor';
+import { createSecretBox, requireEncryptionKey } from '../webhooks/secrets';
+import { createWebhookSender } from '../webhooks/sender';
+import { createWebhookSweep } from '../webhooks/sweeper';
+import { runProcessors, startSweeper } from './run';
 
 export interface RunningWorker {
   port: number;
@@ -21,67 +34,62 @@ export interface RunningWorker {
   lifecycle: Lifecycle;
 }
 
-function startSweeper(sweeps: Sweep[], intervalMs: number, log: Logger): () => Promise<void> {
-  let stopped = false;
-  let running: Promise<void> = Promise.resolve();
-  let timer: NodeJS.Timeout | undefined;
-  const tick = async () => {
-    for (const sweep of sweeps) {
-      if (stopped) return;
-      try {
-        const n = await sweep.run();
-        if (n > 0) log.info({ sweep: sweep.name, rows: n }, 'sweep acted');
-      } catch (err) {
-        log.warn({ err, sweep: sweep.name }, 'sweep failed; will retry');
-      }
-    }
-  };
-  const loop = () => {
-    if (stopped) return;
-    running = tick().finally(() => {
-      if (!stopped) timer = setTimeout(loop, intervalMs);
-    });
-  };
-  timer = setTimeout(loop, 0);
-  return async () => {
-    stopped = true;
-    clearTimeout(timer);
-    await running;
-  };
-}
-
 export async function startWorker(config: Config, log: Logger): Promise<RunningWorker> {
   const lifecycle = createLifecycle(log, config.shutdownTimeoutMs);
   const c = createContainer({ role: 'worker', config, log, lifecycle });
+  const { db, redis, queues, metrics } = c;
 
   const app = new Koa();
-  const health = healthRouter({ db: c.db, redis: c.redis, isShuttingDown: lifecycle.isShuttingDown });
-  app.use(health.routes()).use(metricsRouter(c.metrics.registry).routes());
+  const health = healthRouter({ db, redis, isShuttingDown: lifecycle.isShuttingDown });
+  app.use(health.routes()).use(metricsRouter(metrics.registry).routes());
   const { server, port } = await listen(app, config.workerHealthPort, config.host);
   // Registered before the queue workers, so it closes after them: probes keep getting answers
   // (503 not-ready) while active jobs drain.
   lifecycle.onShutdown('health server', () => closeServer(server));
-  const processors = buildProcessors(c);
-  for (const p of processors) {
-    const worker = new Worker(p.queue, (job) => p.process(job), {
-      connection: workerConnectionOptions(config.redisUrl),
-      prefix: config.redisPrefix,
-      concurrency: config.workerConcurrency,
-      lockDuration: config.jobLockMs,
-      // Stalled jobs (a worker died holding them) are retried, not failed: delivery is at-least-once.
-      maxStalledCount: 10,
-      ...p.options,
-    });
-    worker.on('error', (err) => log.warn({ err, queue: p.queue }, 'queue worker error'));
-    worker.on('failed', (job, err) => log.debug({ err, queue: p.queue, jobId: job?.id }, 'job attempt failed'));
-    lifecycle.onShutdown(`worker ${p.queue}`, async () => {
-      await worker.close(); // waits for active jobs
-      await p.close?.();
-    });
-  }
 
-  const stopSweeper = startSweeper(buildSweeps(c), config.sweepIntervalMs, log);
-  lifecycle.onShutdown('sweeper', stopSweeper);
+  // Shared services. Resources registered here close after the queue workers (reverse order).
+  const jobs = createJobProducer({ queues, redis, settings: config, log });
+  registerQueueMetrics(metrics.registry, queues);
+  const transport = createSmtpTransport({ smtpUrl: config.smtpUrl, smtpTimeoutMs: config.smtpTimeoutMs, smtpPoolSize: config.smtpPoolSize });
+  lifecycle.onShutdown('smtp transport', () => transport.close());
+  const sender = createWebhookSender({ timeoutMs: config.webhooks.timeoutMs, allowPrivateNetworks: config.webhooks.allowPrivateNetworks });
+  lifecycle.onShutdown('webhook sender', () => sender.close());
+
+  // One processor per queue.
+  const processors: QueueProcessor[] = [
+    createEmailProcessor({
+      db,
+      jobs,
+      log: log.child({ queue: JOBS.email.queue }),
+      transport,
+      metrics: createEmailDeliveryMetrics(metrics.registry),
+      leaseMs: config.jobLockMs,
+      maxAttempts: config.email.maxAttempts,
+    }),
+    createWebhookProcessor({
+      db,
+      pool: c.openStatementPool('webhook delivery', WEBHOOK_POOL_SIZE),
+      log: log.child({ queue: JOBS.webhook.queue }),
+      secrets: createSecretBox(requireEncryptionKey(config.encryptionKey)),
+      sender,
+      metrics: createWebhookMetrics(metrics.registry, db),
+      settings: config.webhooks,
+      jobLockMs: config.jobLockMs,
+    }),
+  ];
+
+  // Periodic repairs. Rows are looked at once overdue by one sweep period: the api enqueues right
+  // after its commit, and a duplicate add would be ignored anyway (job id = row id).
+  const graceMs = Math.max(1_000, config.sweepIntervalMs);
+  const idempotency = createIdempotency({ db });
+  const sweeps: Sweep[] = [
+    ...createEmailSweeps({ db, jobs, queue: queues.email, graceMs, leaseMs: config.jobLockMs }),
+    { name: 'idempotency-expired', run: () => idempotency.purgeExpired() },
+    createWebhookSweep({ db, jobs, graceMs }),
+  ];
+
+  runProcessors(processors, { config, log, lifecycle });
+  lifecycle.onShutdown('sweeper', startSweeper(sweeps, config.sweepIntervalMs, log));
 
   log.info({ port, queues: processors.map((p) => p.queue) }, 'worker started');
   return { port, container: c, lifecycle };

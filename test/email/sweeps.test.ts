@@ -10,7 +10,8 @@ import { createLifecycle } from '../../app/lifecycle';
 import { createEmailWriter, type NewEmailRow } from '../../app/email/store';
 import { createEmailSweeps } from '../../app/email/sweeps';
 import { QUEUE_NAMES, workerConnectionOptions } from '../../app/queue';
-import type { Sweep } from '../../app/worker/processors';
+import type { Sweep } from '../../app/queue/processor';
+import { createJobProducer } from '../../app/queue/producer';
 import { createTestEnvironment, type TestEnvironment } from '../support/isolation';
 import { FAST_ENV, silentLog } from './harness';
 
@@ -22,7 +23,7 @@ const LEASE_MS = 3_000;
 beforeAll(async () => {
   t = await createTestEnvironment('email_sweeps', FAST_ENV);
   c = createContainer({ role: 'worker', config: t.config, log: silentLog, lifecycle: createLifecycle(silentLog, 5_000) });
-  const list = createEmailSweeps({ db: c.db, queues: c.queues, redis: c.redis, settings: c.config.email, graceMs: 0, leaseMs: LEASE_MS });
+  const list = createEmailSweeps({ db: c.db, jobs: createJobProducer({ queues: c.queues, redis: c.redis, settings: c.config, log: silentLog }), queue: c.queues.email, graceMs: 0, leaseMs: LEASE_MS });
   sweeps = Object.fromEntries(list.map((s) => [s.name, s]));
 });
 afterAll(async () => {

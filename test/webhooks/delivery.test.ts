@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Webhook, WebhookVerificationError } from 'standardwebhooks';
-import { enqueueDeliveries, recordEvent } from '../../app/webhooks/events';
+import { recordEvent } from '../../app/webhooks/events';
 import { RESPONSE_PREFIX_BYTES } from '../../app/webhooks/sender';
 import { createSecretBox, generateSecret } from '../../app/webhooks/secrets';
 import { startReceiver, type Receiver } from '../support/receiver';
@@ -286,7 +286,7 @@ describe('fan-out', () => {
     expect(recorded.deliveryIds).toHaveLength(1);
     const publisher = openPublisher(s.t);
     try {
-      expect(await enqueueDeliveries(publisher.queues, recorded.deliveryIds)).toBe(true);
+      expect(await publisher.jobs.enqueue('webhook', recorded.deliveryIds)).toBe(true);
     } finally {
       await publisher.close();
     }

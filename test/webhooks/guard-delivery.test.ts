@@ -7,11 +7,14 @@
 import type dns from 'node:dns';
 import { Worker } from 'bullmq';
 import { createApiKeyService } from '../../app/auth/api-keys';
+import { Pool } from 'pg';
+import { pgSettings } from '../../app/db/connection';
 import { createMetrics } from '../../app/http/metrics';
 import { QUEUE_NAMES, workerConnectionOptions } from '../../app/queue';
 import type { LookupFunction } from '../../app/webhooks/guard';
 import { createEndpointService } from '../../app/webhooks/endpoints';
-import { createWebhookProcessor } from '../../app/webhooks/processor';
+import { createWebhookMetrics } from '../../app/webhooks/metrics';
+import { createWebhookProcessor, WEBHOOK_POOL_SIZE } from '../../app/webhooks/processor';
 import { createSecretBox } from '../../app/webhooks/secrets';
 import { createWebhookSender } from '../../app/webhooks/sender';
 import { startApi, type RunningApi } from '../../app/api';
@@ -167,7 +170,17 @@ describe('a processor whose sender resolves a test name to loopback', () => {
     const ep = await endpoints.create({ url: `http://hooks.guard.test:${rx.port}/in`, eventTypes: ['guard.name'], enabled: true });
     const publisher = openPublisher(t);
     const sender = createWebhookSender({ timeoutMs: 2_000, allowPrivateNetworks: false, lookup: testResolver({ 'hooks.guard.test': [{ address: '127.0.0.1', family: 4 }] }) });
-    const processor = createWebhookProcessor({ db: t.db, config: t.config, log, metrics: createMetrics('worker'), sender });
+    const pool = new Pool(pgSettings(t.config.databaseUrl, { max: WEBHOOK_POOL_SIZE }).pool);
+    const processor = createWebhookProcessor({
+      db: t.db,
+      pool,
+      log,
+      secrets: createSecretBox(t.config.encryptionKey!),
+      sender,
+      metrics: createWebhookMetrics(createMetrics('worker').registry, t.db),
+      settings: t.config.webhooks,
+      jobLockMs: t.config.jobLockMs,
+    });
     const worker = new Worker(QUEUE_NAMES.webhook, (job) => processor.process(job), { connection: workerConnectionOptions(t.config.redisUrl), prefix: t.redisPrefix });
     try {
       const published = await publisher.events.publish({ type: 'guard.name', payload: {}, apiKeyId: null });
@@ -180,7 +193,8 @@ describe('a processor whose sender resolves a test name to loopback', () => {
       expect(rx.count()).toBe(0);
     } finally {
       await worker.close();
-      await processor.close?.();
+      await sender.close();
+      await pool.end();
       await publisher.close();
     }
   });

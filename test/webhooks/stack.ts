@@ -6,7 +6,9 @@ import { startApi, type RunningApi } from '../../app/api';
 import { createApiKeyService } from '../../app/auth/api-keys';
 import type { Env } from '../../app/config';
 import { createLogger } from '../../app/log';
+import { createIdempotency } from '../../app/http/idempotency';
 import { createQueues, producerConnection, type Queues } from '../../app/queue';
+import { createJobProducer, type JobProducer } from '../../app/queue/producer';
 import { createEventService, type EventService } from '../../app/webhooks/event-service';
 import { startWorker, type RunningWorker } from '../../app/worker';
 import { createTestEnvironment, type TestEnvironment } from '../support/isolation';
@@ -142,6 +144,7 @@ export async function eventually<T>(check: () => Promise<T | undefined>, timeout
 export interface Publisher {
   redis: ReturnType<typeof producerConnection>;
   queues: Queues;
+  jobs: JobProducer;
   events: EventService;
   close(): Promise<void>;
 }
@@ -149,10 +152,12 @@ export interface Publisher {
 export function openPublisher(t: TestEnvironment): Publisher {
   const redis = producerConnection(t.config.redisUrl);
   const queues = createQueues(redis, t.redisPrefix);
+  const jobs = createJobProducer({ queues, redis, settings: t.config, log });
   return {
     redis,
     queues,
-    events: createEventService({ db: t.db, queues }),
+    jobs,
+    events: createEventService({ db: t.db, jobs, idempotency: createIdempotency({ db: t.db }) }),
     async close() {
       await queues.close();
       await redis.quit();

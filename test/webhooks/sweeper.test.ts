@@ -27,7 +27,7 @@ describe('the sweep', () => {
   });
 
   it('enqueues overdue pending deliveries that have no job, once, and replaces a failed job; leaves the rest alone', async () => {
-    const { queues, redis } = publisher;
+    const { queues, jobs } = publisher;
     await t.db.webhookEndpoint.createMany({
       data: [1, 2, 3].map((i) => ({ url: `https://e${i}.example.com/`, eventTypes: ['sweep.me'], secretEncrypted: 'unused' })),
     });
@@ -43,7 +43,7 @@ describe('the sweep', () => {
     await eventually(async () => ((await queues.webhook.getJobState(failed)) === 'failed' ? true : undefined));
     await failing.close();
 
-    const sweep = createWebhookSweep({ db: t.db, queues, redis, graceMs: 5_000 });
+    const sweep = createWebhookSweep({ db: t.db, jobs, graceMs: 5_000 });
     expect(await sweep.run()).toBe(2);
     expect(await queues.webhook.getJobState(lost)).toBe('waiting');
     expect(await queues.webhook.getJobState(failed)).toBe('waiting');

@@ -1,0 +1,107 @@
+/**
+ * The one way jobs are put on queues (outbox rule, DESIGN.md section 2): the row is committed
+ * first, then its job is added with jobId = row id.
+ *
+ * - `enqueue` is the request path: best effort and never rejects. Adds of concurrent callers go
+ *   to Redis together in one addBulk per kind (shared/coalesce.ts), so a busy api makes one round
+ *   trip for many requests; an add that does not answer within 2 s is given up, so requests never
+ *   hang on Redis. A failure is logged (at most every 10 s per kind) and left to the sweeps.
+ * - `ensureJobs` is the repair path (sweeps, manual retry): adds the missing jobs and replaces
+ *   finished ones (a kept completed or failed job would make BullMQ ignore the add). It rejects
+ *   on Redis errors, so the sweep reports and retries.
+ */
+import type { Job, Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from '../log';
+import { createCoalescer } from '../shared/coalesce';
+import { withTimeout } from '../shared/timeout';
+import type { Queues } from './index';
+import { JOB_KINDS, jobFor, type JobKind, type JobSettings } from './jobs';
+
+/** An add that does not answer within this long is left to the sweeper. */
+const ENQUEUE_TIMEOUT_MS = 2_000;
+const MAX_ADDS_IN_FLIGHT = 2;
+const MAX_JOBS_PER_ADD = 1_000;
+const FAILURE_LOG_INTERVAL_MS = 10_000;
+
+interface PendingJob {
+  id: string;
+  delayMs: number;
+}
+
+export interface JobProducer {
+  /** Resolves true when the jobs are in Redis, false when not (a sweep will add them). Never rejects. */
+  enqueue(kind: JobKind, ids: string[], opts?: { delayMs?: number }): Promise<boolean>;
+  /** Adds the jobs that are missing or finished; returns how many it added. */
+  ensureJobs(kind: JobKind, ids: string[]): Promise<number>;
+  /** The job of row `id` when it exists (its state can be read and it can be promoted). */
+  find(kind: JobKind, id: string): Promise<Job | undefined>;
+  /** Best effort: removes a job no longer needed (the processor would skip it anyway). */
+  discard(kind: JobKind, id: string): Promise<void>;
+}
+
+export function createJobProducer(deps: { queues: Queues; redis: Redis; settings: JobSettings; log: Logger }): JobProducer {
+  const { queues, redis, settings, log } = deps;
+  const lastFailureLog = new Map<JobKind, number>();
+  // Payloads are built by jobFor from the contract, so the queue's own data type adds nothing here.
+  const queueOf = (kind: JobKind) => queues[kind] as unknown as Queue;
+
+  const adders = Object.fromEntries(
+    JOB_KINDS.map((kind) => [
+      kind,
+      createCoalescer<PendingJob>({
+        maxInFlight: MAX_ADDS_IN_FLIGHT,
+        maxItems: MAX_JOBS_PER_ADD,
+        async run(jobs) {
+          await withTimeout(queueOf(kind).addBulk(jobs.map((j) => jobFor(kind, j.id, settings, j.delayMs))), ENQUEUE_TIMEOUT_MS, 'Redis');
+        },
+      }),
+    ]),
+  ) as Record<JobKind, (jobs: PendingJob[]) => Promise<void>>;
+
+  function enqueue(kind: JobKind, ids: string[], opts: { delayMs?: number } = {}): Promise<boolean> {
+    if (ids.length === 0) return Promise.resolve(true);
+    const delayMs = opts.delayMs ?? 0;
+    return adders[kind](ids.map((id) => ({ id, delayMs }))).then(
+      () => true,
+      (err: unknown) => {
+        const now = Date.now();
+        if (now - (lastFailureLog.get(kind) ?? 0) > FAILURE_LOG_INTERVAL_MS) {
+          lastFailureLog.set(kind, now);
+          log.warn({ err, kind, jobs: ids.length }, 'could not enqueue jobs; the sweeper will enqueue them');
+        }
+        return false;
+      },
+    );
+  }
+
+  async function ensureJobs(kind: JobKind, ids: string[]): Promise<number> {
+    if (ids.length === 0) return 0;
+    const queue = queueOf(kind);
+    // Two fields per job in one round trip: does it exist, and has it finished? A backlog of
+    // waiting jobs thus costs little to look at.
+    const pipeline = redis.pipeline();
+    for (const id of ids) pipeline.hmget(queue.toKey(id), 'timestamp', 'finishedOn');
+    const results = (await pipeline.exec()) ?? [];
+    const missing: string[] = [];
+    for (let i = 0; i < ids.length; i++) {
+      const [err, fields] = results[i] as [Error | null, (string | null)[]];
+      if (err) throw err;
+      const [created, finishedOn] = fields;
+      if (created === null) missing.push(ids[i]);
+      else if (finishedOn !== null && (await queue.remove(ids[i])) === 1) missing.push(ids[i]);
+    }
+    if (missing.length > 0) await queue.addBulk(missing.map((id) => jobFor(kind, id, settings)));
+    return missing.length;
+  }
+
+  async function find(kind: JobKind, id: string): Promise<Job | undefined> {
+    return (await queueOf(kind).getJob(id)) ?? undefined;
+  }
+
+  async function discard(kind: JobKind, id: string): Promise<void> {
+    await queueOf(kind).remove(id).catch(() => undefined);
+  }
+
+  return { enqueue, ensureJobs, find, discard };
+}
