@@ -22,10 +22,12 @@ export function pgSettings(databaseUrl: string, extra: Partial<PoolConfig> = {})
     pool: {
       connectionString: url.toString(),
       options: `-c search_path="${schema}"`,
-      // New connections cost a SCRAM handshake and a backend fork: on a busy host a burst of
-      // them can take seconds, so allow 10 s, and keep idle connections for a minute (pg's
-      // default is 10 s) so a pause in traffic is not followed by a reconnect storm.
-      connectionTimeoutMillis: 10_000,
+      // The wait for a connection (a new one, or a free one when the pool is exhausted) is
+      // bounded by 4 s: a request that needs PostgreSQL gets its answer, 503 included, within
+      // 5 s (issue 10). A new connection costs a SCRAM handshake and a backend fork, seconds on
+      // a busy host, so idle connections are kept a minute (pg's default is 10 s): a pause in
+      // traffic is not followed by a reconnect storm.
+      connectionTimeoutMillis: 4_000,
       idleTimeoutMillis: 60_000,
       ...extra,
     },

@@ -9,6 +9,7 @@ import { jsonBody } from './body';
 import { healthRouter, type ReadinessSources } from './health';
 import { metricsRouter, type Metrics } from './metrics';
 import { unmatchedMethods } from './methods';
+import { dependencyOutages } from './outages';
 import { problemMiddleware } from './problem';
 import { requestContext } from './request-context';
 
@@ -25,6 +26,7 @@ export function createHttpApp(deps: HttpAppDeps): Koa {
   app.silent = true; // errors are logged once, by the problem middleware
   app.use(requestContext(deps.log, deps.metrics));
   app.use(problemMiddleware());
+  app.use(dependencyOutages({ log: deps.log, registry: deps.metrics.registry }));
   app.use(jsonBody(deps.bodyLimitBytes));
 
   const routers = [healthRouter(deps), metricsRouter(deps.metrics.registry), ...deps.routers];

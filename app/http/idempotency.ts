@@ -25,6 +25,7 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import type { Db, Prisma } from '../db/client';
 import { ConflictError, ValidationError } from '../errors';
+import { isUniqueViolation } from '../shared/db-errors';
 
 export const IDEMPOTENCY_HEADER = 'Idempotency-Key';
 export const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
@@ -64,10 +65,6 @@ function canonicalJson(value: unknown): string {
 
 export function requestHash(body: unknown): string {
   return createHash('sha256').update(canonicalJson(body ?? null)).digest('hex');
-}
-
-function isUniqueViolation(err: unknown): boolean {
-  return (err as { code?: string })?.code === 'P2002';
 }
 
 export function createIdempotency(deps: { db: Db; ttlMs?: number; now?: () => number }) {

@@ -6,6 +6,7 @@
 import type { Db, Prisma } from '../db/client';
 import { ConflictError, NotFoundError, ValidationError, type FieldError } from '../errors';
 import { hasHeaderBreak, HEADER_BREAK_MESSAGE } from '../email/fields';
+import { isUniqueViolation } from '../shared/db-errors';
 import type { Template } from '../generated/prisma/client';
 import { compileTemplate, renderTemplate, TemplateDataError, TemplateSyntaxError, type CompiledTemplate } from './engine';
 import { looksLikeUuid, templateName, type CreateTemplateInput, type UpdateTemplateInput } from './schemas';
@@ -67,10 +68,6 @@ function compileAll(t: { subject: string; html?: string | null; text?: string | 
 
 function variablesOf(...compiled: (CompiledTemplate | null)[]): string[] {
   return [...new Set(compiled.flatMap((c) => c?.variables ?? []))];
-}
-
-function isUniqueViolation(err: unknown): boolean {
-  return (err as { code?: string })?.code === 'P2002';
 }
 
 function toView(row: Template, variables: string[]): TemplateView {
