@@ -26,6 +26,7 @@ import { createEndpointService } from './webhooks/endpoints';
 import { createEventService } from './webhooks/event-service';
 import { webhookRoutes } from './webhooks/routes';
 import { createSecretBox, requireEncryptionKey } from './webhooks/secrets';
+import { warnUnlessNoEviction } from './shared/redis-policy';
 
 export interface RunningApi {
   server: http.Server;
@@ -36,6 +37,7 @@ export interface RunningApi {
 export async function startApi(config: Config, log: Logger): Promise<RunningApi> {
   const lifecycle = createLifecycle(log, config.shutdownTimeoutMs);
   const { db, redis, queues, metrics } = createContainer({ role: 'api', config, log, lifecycle });
+  warnUnlessNoEviction(redis, log);
 
   // Shared services: built once, handed to every module that uses them.
   const apiKeys = createApiKeyService({ db, cacheTtlMs: config.apiKeyCacheTtlMs });

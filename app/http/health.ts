@@ -8,6 +8,7 @@ import Router, { type RouterContext } from '@koa/router';
 import type { Redis } from 'ioredis';
 import type { Db } from '../db/client';
 import { withTimeout } from '../shared/timeout';
+import { evictionPolicy, evictionWarning } from '../shared/redis-policy';
 
 export const HEALTH_CHECK_TIMEOUT_MS = 2_000;
 
@@ -31,12 +32,20 @@ export async function readiness(src: ReadinessSources) {
   if (src.isShuttingDown()) {
     return { ok: false, body: { status: 'shutting_down', database: 'unknown', redis: 'unknown' } };
   }
+  let policy: string | undefined;
   const [dbError, redisError] = await Promise.all([
     check(() => src.db.$queryRawUnsafe('SELECT 1'), 'PostgreSQL'),
-    check(() => src.redis.ping(), 'Redis'),
+    check(async () => {
+      await src.redis.ping();
+      policy = await evictionPolicy(src.redis);
+    }, 'Redis'),
   ]);
   const ok = !dbError && !redisError;
   const body: Record<string, unknown> = { status: ok ? 'ready' : 'unavailable', database: dbError ? 'error' : 'ok', redis: redisError ? 'error' : 'ok' };
+  if (!redisError) body.redisMaxmemoryPolicy = policy ?? 'unknown';
+  // Shown, not failed: the service works, an evicted job only waits for the sweep.
+  const warning = evictionWarning(policy);
+  if (warning) body.warnings = [warning];
   if (!ok) body.errors = { ...(dbError ? { database: dbError } : {}), ...(redisError ? { redis: redisError } : {}) };
   return { ok, body };
 }

@@ -27,6 +27,7 @@ import { createSecretBox, requireEncryptionKey } from '../webhooks/secrets';
 import { createWebhookSender } from '../webhooks/sender';
 import { createWebhookSweep } from '../webhooks/sweeper';
 import { runProcessors, startSweeper } from './run';
+import { warnUnlessNoEviction } from '../shared/redis-policy';
 
 export interface RunningWorker {
   port: number;
@@ -38,6 +39,7 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
   const lifecycle = createLifecycle(log, config.shutdownTimeoutMs);
   const c = createContainer({ role: 'worker', config, log, lifecycle });
   const { db, redis, queues, metrics } = c;
+  warnUnlessNoEviction(redis, log);
 
   const app = new Koa();
   const health = healthRouter({ db, redis, isShuttingDown: lifecycle.isShuttingDown });

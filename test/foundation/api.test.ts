@@ -48,7 +48,7 @@ describe('health', () => {
     for (const path of ['/health/ready', '/health']) {
       const res = await get(path);
       expect(res.status).toBe(200);
-      expect(await res.json()).toEqual({ status: 'ready', database: 'ok', redis: 'ok' });
+      expect(await res.json()).toEqual({ status: 'ready', database: 'ok', redis: 'ok', redisMaxmemoryPolicy: 'noeviction' });
     }
   });
 
