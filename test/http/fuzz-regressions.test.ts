@@ -3,6 +3,7 @@
  * rewritten. Now every one is a 4xx problem+json, and nothing is stored.
  */
 import http from 'node:http';
+import net from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { MAX_JSON_DEPTH } from '../../app/shared/text';
 import { startEmailStack, type EmailStack } from '../email/harness';
@@ -156,6 +157,30 @@ describe('methods', () => {
     expect(res.headers['access-control-allow-origin']).toBeUndefined();
     expectProblem(await raw('OPTIONS', '/v1/nothing-here'), 404);
     expectProblem(await raw('TRACE', '/v1/nothing-here'), 404);
+  });
+});
+
+/** Sends raw bytes and returns the status line's code (for what Node refuses before Koa). */
+function rawStatus(request: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(new URL(s.base).port), '127.0.0.1', () => socket.write(request));
+    let answer = '';
+    socket.on('data', (d) => {
+      answer += d;
+      const m = /^HTTP\/1\.1 (\d{3})/.exec(answer);
+      if (m) {
+        socket.destroy();
+        resolve(Number(m[1]));
+      }
+    });
+    socket.on('error', reject);
+  });
+}
+
+describe("refused by Node's parser before the application (documented in the README)", () => {
+  test('an unknown method is a bare 400, headers over 16 KiB a bare 431', async () => {
+    expect(await rawStatus('FOO /v1/emails HTTP/1.1\r\nHost: x\r\n\r\n')).toBe(400);
+    expect(await rawStatus(`GET /v1/emails HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(17 * 1024)}\r\n\r\n`)).toBe(431);
   });
 });
 
