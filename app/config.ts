@@ -157,6 +157,19 @@ const schema = z
     }
   });
 
+/** Every variable `loadConfig` reads (secrets included; each secret X may also come as X_FILE). */
+export const ENV_KEYS = Object.keys(schema.shape) as readonly EnvKey[];
+export type EnvKey = keyof typeof schema.shape;
+export type SecretKey = (typeof SECRET_KEYS)[number];
+/** Variables that are settings, not credentials: safe in a ConfigMap or a compose file. */
+export const SETTING_KEYS = ENV_KEYS.filter((key) => !(SECRET_KEYS as readonly string[]).includes(key)) as readonly SettingKey[];
+export type SettingKey = Exclude<EnvKey, SecretKey>;
+
+/** The file-mount variant of a secret: `DATABASE_URL_FILE`. */
+export function secretFileKey(key: SecretKey): `${SecretKey}_FILE` {
+  return `${key}_FILE`;
+}
+
 export type Env = Record<string, string | undefined>;
 
 export class ConfigError extends Error {
@@ -170,7 +183,7 @@ export class ConfigError extends Error {
 function resolveSecretFiles(env: Env, problems: string[]): Env {
   const out: Env = { ...env };
   for (const key of SECRET_KEYS) {
-    const file = env[`${key}_FILE`];
+    const file = env[secretFileKey(key)];
     if (file === undefined || file === '') continue;
     if (env[key] !== undefined && env[key] !== '') {
       problems.push(`${key}: set both ${key} and ${key}_FILE; use one`);
