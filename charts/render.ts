@@ -41,7 +41,7 @@ export function sortObjects(objects: readonly KubernetesObject[]): KubernetesObj
 export function generatedHeader(description: string): string {
   return [
     '# GENERATED FILE: do not edit. Written by `npm run synth` (charts/synth.ts) from the deployment',
-    '# model in charts/model.ts; test/manifests/drift.test.ts fails when this file is stale.',
+    '# model in charts/model/; test/manifests/drift.test.ts fails when this file is stale.',
     `# ${description}`,
     '',
   ].join('\n');

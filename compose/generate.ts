@@ -6,8 +6,8 @@
  *
  * Written by `npm run synth` (charts/synth.ts) to compose/compose.yaml.
  */
-import type { DeploymentModel, DevDependencyName, DevDependencySpec, Peer, ServerWorkloadSpec } from '../charts/model';
-import { DEV_DEPENDENCIES, devSecretValues, resolveConfig, resolveEnv, validateModel } from '../charts/model';
+import type { DeploymentModel, DevDependencyName, DevDependencySpec, Peer, SecretKey, ServerWorkloadSpec } from '../charts/model';
+import { DEV_DEPENDENCIES, dependencyArgs, devSecretValues, resolveConfig, resolveEnv, settingValue, validateModel } from '../charts/model';
 
 /** The profile whose settings and secrets compose mirrors: compose is a local, dev stack. */
 export const COMPOSE_PROFILE = 'dev';
@@ -95,14 +95,20 @@ function healthcheck(model: DeploymentModel, command: readonly string[]): Compos
   };
 }
 
-/** The app's environment under compose: settings literally, secrets overridable from the host. */
+/** The app's environment under compose: settings and runtime values literally, secrets overridable from the host. */
 function appEnvironment(model: DeploymentModel, role: 'api' | 'worker' | 'migrate'): Record<string, string> {
   const env = resolveEnv(model, COMPOSE_PROFILE, role);
   const config = resolveConfig(model, COMPOSE_PROFILE);
   const secrets = devSecretValues(model, (dep: DevDependencyName) => dep);
+  const secretValue = (key: SecretKey) => {
+    const value = secrets[key];
+    if (value === undefined) throw new Error(`no dev value for ${key}, which workloads.${role} receives`);
+    return value;
+  };
   return sortedRecord([
-    ...env.config.map((key): [string, string] => [key, literal(config[key])]),
-    ...env.secrets.map((key): [string, string] => [key, withDefault(secretOverrideVariable(key), secrets[key])]),
+    ...env.config.map((key): [string, string] => [key, literal(settingValue(config, key))]),
+    ...env.secrets.map((key): [string, string] => [key, withDefault(secretOverrideVariable(key), secretValue(key))]),
+    ...Object.entries(env.runtime).map(([key, value]): [string, string] => [key, literal(value)]),
   ]);
 }
 
@@ -159,10 +165,11 @@ function serverService(model: DeploymentModel, w: ServerWorkloadSpec): ComposeSe
 function dependencyService(model: DeploymentModel, dep: DevDependencySpec): ComposeService {
   const ui = dep.uiPort;
   const uiPort = ui ? dep.ports.find((p) => p.name === ui.port)!.containerPort : undefined;
+  const args = dependencyArgs(dep);
   const environment = Object.entries({ ...dep.env, ...dep.secretEnv }).map(([k, v]): [string, string] => [k, literal(v)]);
   return {
     image: dep.image,
-    command: dep.args ? [...dep.args] : undefined,
+    command: args ? [...args] : undefined,
     environment: environment.length ? sortedRecord(environment) : undefined,
     ports: ui ? [publish(ui.hostPortVariable, ui.defaultHostPort, uiPort!)] : undefined,
     volumes: dep.composeVolumePath ? [`${dep.name}-data:${dep.composeVolumePath}`] : undefined,

@@ -2,9 +2,9 @@ import { Duration } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import type { DevDependencySpec, HealthCheckSpec, PortSpec } from '../model';
-import { assertNoProblems, checkDevDependency, portNumber } from '../model';
+import { assertNoProblems, checkDevDependency, dependencyArgs, portNumber } from '../model';
 import { StoreIngressPolicy } from './network-policies';
-import { completePodTemplate, containerResources, containerSecurityContext, podSecurityContext, selectorLabels, writableMounts } from './pod';
+import { hardenPodTemplate, containerResources, containerSecurityContext, podSecurityContext, selectorLabels, writableMounts } from './pod';
 
 export interface DevDependencyProps {
   /** The dependency as the deployment model describes it. */
@@ -55,6 +55,7 @@ export class DevDependency extends Construct {
     if (Object.keys(spec.secretEnv).length > 0 && !props.secret) problems.push(`${specPath}.secretEnv needs a Secret to come from`);
     assertNoProblems(problems);
     const clientPort = portNumber(spec.ports, spec.clientPort)!;
+    const args = dependencyArgs(spec);
 
     this.host = `${props.appName}-${spec.name}`;
     const selector = selectorLabels(props.appName, spec.name);
@@ -70,6 +71,7 @@ export class DevDependency extends Construct {
       securityContext: podSecurityContext(runAs),
     });
     this.deployment.select(kplus.LabelSelector.of({ labels: selector }));
+    hardenPodTemplate(this.deployment);
     const env: Record<string, kplus.EnvValue> = {};
     for (const [key, value] of Object.entries(spec.env).sort()) env[key] = kplus.EnvValue.fromValue(value);
     for (const key of Object.keys(spec.secretEnv).sort()) env[key] = kplus.EnvValue.fromSecretValue({ secret: props.secret!, key });
@@ -77,7 +79,7 @@ export class DevDependency extends Construct {
       name: spec.name,
       image: spec.image,
       imagePullPolicy: kplus.ImagePullPolicy.IF_NOT_PRESENT,
-      args: spec.args ? [...spec.args] : undefined,
+      args: args ? [...args] : undefined,
       ports: spec.ports.map((p) => ({ name: p.name, number: p.containerPort })),
       envVariables: env,
       resources: containerResources(spec.resources),
@@ -87,7 +89,6 @@ export class DevDependency extends Construct {
       readiness: probe(spec.health, spec.ports, 'readiness'),
       volumeMounts: writableMounts(this.deployment, spec.writablePaths),
     });
-    completePodTemplate(this.deployment);
 
     this.service = new kplus.Service(this, 'Service', {
       metadata: { name: this.host },

@@ -1,9 +1,9 @@
 import { Duration } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
-import type { EnvSpec, MigrationSpec } from '../model';
-import { assertNoProblems, checkResources } from '../model';
-import { appContainer, completePodTemplate, EnvSources, podSecurityContext, RunAs, selectorLabels, writableMounts } from './pod';
+import type { MigrationSpec, ResolvedEnv } from '../model';
+import { assertNoProblems, checkAppResources } from '../model';
+import { appContainer, hardenPodTemplate, EnvSources, podSecurityContext, RunAs, selectorLabels, writableMounts } from './pod';
 
 /**
  * Orders the Job before the rest of a release under Helm (pre-install/pre-upgrade hook) and
@@ -33,7 +33,7 @@ export interface MigrationJobProps {
   readonly appName: string;
   readonly image: string;
   /** Environment keys the container receives. */
-  readonly env: EnvSpec;
+  readonly env: ResolvedEnv;
   /**
    * Where the values come from. Leave `configMap` unset: as a hook the Job runs before the
    * release's ConfigMap exists.
@@ -63,7 +63,7 @@ export class MigrationJob extends Construct {
     super(scope, id);
     const specPath = props.specPath ?? 'workloads.migrate';
     const { spec } = props;
-    const problems = checkResources(spec.resources, `${specPath}.resources`);
+    const problems = checkAppResources(spec.resources, `${specPath}.resources`);
     if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(props.name)) {
       problems.push(`Job name ("${props.name}") must be a DNS label of at most 63 characters`);
     }
@@ -80,6 +80,7 @@ export class MigrationJob extends Construct {
       activeDeadline: Duration.seconds(spec.job.activeDeadlineSeconds),
       ttlAfterFinished: Duration.seconds(spec.job.ttlSecondsAfterFinished),
     });
+    hardenPodTemplate(this.job);
     this.job.addContainer(
       appContainer({
         name: spec.role,
@@ -92,6 +93,5 @@ export class MigrationJob extends Construct {
         mounts: writableMounts(this.job, ['/tmp']),
       }),
     );
-    completePodTemplate(this.job);
   }
 }

@@ -4,8 +4,8 @@
  */
 import { ApiObject, Duration, JsonPatch, Size } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
-import type { ConfigKey, EnvSpec, HttpProbeSpec, PortSpec, ResourcesSpec } from '../model';
-import { isOptionalSecret, portNumber } from '../model';
+import type { HttpProbeSpec, PortSpec, ResolvedEnv, ResourcesSpec, Settings } from '../model';
+import { isOptionalSecret, portNumber, settingValue } from '../model';
 
 export const NAME_LABEL = 'app.kubernetes.io/name';
 export const COMPONENT_LABEL = 'app.kubernetes.io/component';
@@ -34,7 +34,13 @@ export function podSecurityContext(runAs: RunAs): kplus.PodSecurityContextProps 
   };
 }
 
-/** Container-level restrictions; capabilities and seccomp are completed by `completePodTemplate`. */
+/**
+ * Every capability, as Kubernetes spells it. cdk8s-plus-27's Capability enum has no member for
+ * it, but passes the list to the manifest unchanged, so the cast is safe.
+ */
+const ALL_CAPABILITIES = 'ALL' as kplus.Capability;
+
+/** Container-level restrictions: non-root, read-only root, no privilege escalation, no capabilities. */
 export function containerSecurityContext(runAs: RunAs): kplus.ContainerSecurityContextProps {
   return {
     ensureNonRoot: true,
@@ -43,25 +49,19 @@ export function containerSecurityContext(runAs: RunAs): kplus.ContainerSecurityC
     privileged: false,
     readOnlyRootFilesystem: true,
     allowPrivilegeEscalation: false,
+    capabilities: { drop: [ALL_CAPABILITIES] },
   };
 }
 
 /**
  * Adds what cdk8s-plus-27 cannot express, through its escape hatch: the RuntimeDefault seccomp
- * profile, `capabilities.drop: [ALL]` on every container (its Capability enum has no ALL), and
- * removes the construct-address label it puts on pod templates (selection uses `selectorLabels`).
- * Call it after the last container has been added.
+ * profile, and the removal of the construct-address label it puts on pod templates (selection
+ * uses `selectorLabels`). Both patches name fixed paths and apply when the chart is synthesized,
+ * so it may be called at any point, before or after containers are added.
  */
-export function completePodTemplate(workload: kplus.Workload): void {
+export function hardenPodTemplate(workload: kplus.Workload): void {
   const resource = ApiObject.of(workload);
   resource.addJsonPatch(JsonPatch.add('/spec/template/spec/securityContext/seccompProfile', { type: 'RuntimeDefault' }));
-  const dropAll = { drop: ['ALL'] };
-  workload.initContainers.forEach((_, i) => {
-    resource.addJsonPatch(JsonPatch.add(`/spec/template/spec/initContainers/${i}/securityContext/capabilities`, dropAll));
-  });
-  workload.containers.forEach((_, i) => {
-    resource.addJsonPatch(JsonPatch.add(`/spec/template/spec/containers/${i}/securityContext/capabilities`, dropAll));
-  });
   resource.addJsonPatch(JsonPatch.remove(`/spec/template/metadata/labels/${kplus.Pod.ADDRESS_LABEL.replace('/', '~1')}`));
 }
 
@@ -106,17 +106,18 @@ export interface EnvSources {
    */
   readonly configMap?: kplus.IConfigMap;
   /** The settings' values. */
-  readonly config: Readonly<Record<ConfigKey, string>>;
+  readonly config: Settings;
 }
 
-/** The container env for the given keys, sorted by name so the output is stable. */
-export function envVariables(keys: EnvSpec, sources: EnvSources): Record<string, kplus.EnvValue> {
+/** The container env: secrets and settings by reference, runtime values inline; sorted by name so the output is stable. */
+export function envVariables(env: ResolvedEnv, sources: EnvSources): Record<string, kplus.EnvValue> {
   const entries: [string, kplus.EnvValue][] = [
-    ...keys.secrets.map((key): [string, kplus.EnvValue] => [key, kplus.EnvValue.fromSecretValue({ secret: sources.secret, key }, { optional: isOptionalSecret(key) })]),
-    ...keys.config.map((key): [string, kplus.EnvValue] => [
+    ...env.secrets.map((key): [string, kplus.EnvValue] => [key, kplus.EnvValue.fromSecretValue({ secret: sources.secret, key }, { optional: isOptionalSecret(key) })]),
+    ...env.config.map((key): [string, kplus.EnvValue] => [
       key,
-      sources.configMap ? kplus.EnvValue.fromConfigMap(sources.configMap, key) : kplus.EnvValue.fromValue(sources.config[key]),
+      sources.configMap ? kplus.EnvValue.fromConfigMap(sources.configMap, key) : kplus.EnvValue.fromValue(settingValue(sources.config, key)),
     ]),
+    ...Object.entries(env.runtime).map(([key, value]): [string, kplus.EnvValue] => [key, kplus.EnvValue.fromValue(value)]),
   ];
   return Object.fromEntries(entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
@@ -127,7 +128,7 @@ export interface AppContainerOptions {
   readonly image: string;
   /** Container args; the image's ENTRYPOINT stays in charge. */
   readonly args: readonly string[];
-  readonly env: EnvSpec;
+  readonly env: ResolvedEnv;
   readonly envSources: EnvSources;
   readonly resources: ResourcesSpec;
   readonly runAs: RunAs;

@@ -1,14 +1,14 @@
 import { Duration } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
-import type { AutoscalingSpec, EnvSpec, ResourcesSpec, ServerWorkloadSpec } from '../model';
-import { assertNoProblems, checkAutoscaling, checkResources, checkServerWorkload, portNumber } from '../model';
-import { appContainer, completePodTemplate, EnvSources, httpProbe, podSecurityContext, RunAs, selectorLabels, writableMounts } from './pod';
+import type { AutoscalingSpec, ResolvedEnv, ResourcesSpec, ServerWorkloadSpec } from '../model';
+import { assertNoProblems, checkAppResources, checkAutoscaling, checkServerWorkload, portNumber } from '../model';
+import { appContainer, hardenPodTemplate, EnvSources, httpProbe, podSecurityContext, RunAs, selectorLabels, writableMounts } from './pod';
 
 /** The init container that holds a pod until the database schema is at the image's head. */
 export interface MigrationWaitOptions {
   readonly args: readonly string[];
-  readonly env: EnvSpec;
+  readonly env: ResolvedEnv;
   readonly resources: ResourcesSpec;
 }
 
@@ -26,7 +26,7 @@ export interface ServerWorkloadProps {
   /** Image reference, tag or digest included. */
   readonly image: string;
   /** Environment keys the container receives (already resolved for the profile). */
-  readonly env: EnvSpec;
+  readonly env: ResolvedEnv;
   readonly envSources: EnvSources;
   readonly serviceAccount: kplus.IServiceAccount;
   readonly runAs: RunAs;
@@ -76,7 +76,7 @@ export class ServerWorkload extends Construct {
     const autoscaling = props.autoscaling ?? spec.autoscaling;
     assertNoProblems([
       ...checkServerWorkload(spec, specPath),
-      ...checkResources(props.migrationWait.resources, `${specPath} init container resources`),
+      ...checkAppResources(props.migrationWait.resources, `${specPath} init container resources`),
       ...(props.autoscaling ? checkAutoscaling(autoscaling, props.autoscalingPath ?? `${specPath}.autoscaling`) : []),
     ]);
 
@@ -97,6 +97,7 @@ export class ServerWorkload extends Construct {
       }),
     });
     this.deployment.select(kplus.LabelSelector.of({ labels: this.selector }));
+    hardenPodTemplate(this.deployment);
 
     const mounts = writableMounts(this.deployment, ['/tmp']);
     const { image, envSources, runAs } = props;
@@ -108,7 +109,6 @@ export class ServerWorkload extends Construct {
       liveness: httpProbe(spec.probes.liveness, spec.ports),
       readiness: httpProbe(spec.probes.readiness, spec.ports),
     });
-    completePodTemplate(this.deployment);
 
     if (spec.service) {
       this.service = new kplus.Service(this, 'Service', {

@@ -1,4 +1,4 @@
-import { createModel, DEFAULT_IMAGE, devSecretValues, migrationJobName, parseImage, resolveConfig, resolveEnv, validateModel } from './model';
+import { createModel, DEFAULT_IMAGE, devSecretValues, migrationJobName, parseImage, resolveConfig, resolveEnv, validateModel } from '.';
 
 describe('parseImage', () => {
   it('takes the tag as the release version', () => {
@@ -46,7 +46,7 @@ describe('the model', () => {
     expect(resolveEnv(model, 'dev', 'api').secrets).toContain('BOOTSTRAP_API_KEY');
     expect(resolveEnv(model, 'prod', 'api').secrets).not.toContain('BOOTSTRAP_API_KEY');
     expect(resolveEnv(model, 'dev', 'worker').secrets).not.toContain('BOOTSTRAP_API_KEY');
-    expect(resolveEnv(model, 'dev', 'migrate')).toEqual({ secrets: ['DATABASE_URL', 'REDIS_URL'], config: ['LOG_LEVEL'] });
+    expect(resolveEnv(model, 'dev', 'migrate')).toEqual({ secrets: ['DATABASE_URL'], config: ['LOG_LEVEL'], runtime: { NODE_OPTIONS: '--max-old-space-size=144' } });
   });
 
   it('derives dev secrets from the dev dependencies, in a form the app accepts', () => {
@@ -54,7 +54,7 @@ describe('the model', () => {
     expect(values.DATABASE_URL).toBe('postgresql://easeemail:easeemail@h-db:5432/easeemail');
     expect(values.REDIS_URL).toBe('redis://h-redis:6379');
     expect(values.SMTP_URL).toBe('smtp://h-mailpit:1025');
-    expect(Buffer.from(values.ENCRYPTION_KEY, 'base64')).toHaveLength(32);
+    expect(Buffer.from(values.ENCRYPTION_KEY!, 'base64')).toHaveLength(32);
     expect(values.BOOTSTRAP_API_KEY).toMatch(/^ee_[A-Za-z0-9_-]{16,}$/);
   });
 });

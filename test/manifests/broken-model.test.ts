@@ -6,28 +6,9 @@ import { App, Chart } from 'cdk8s';
 import * as kplus from 'cdk8s-plus-27';
 import { renderCompose } from '../../compose/generate';
 import { ServerWorkload } from '../../charts/constructs/server-workload';
-import { createModel, ModelError, type DeploymentModel } from '../../charts/model';
+import { createModel, resolveEnv } from '../../charts/model';
 import { renderAll } from '../../charts/synth';
-
-type Mutable<T> = { -readonly [K in keyof T]: T[K] extends object ? Mutable<T[K]> : T[K] };
-
-/** The real model with one change applied. */
-function modelWith(change: (model: Mutable<DeploymentModel>) => void): DeploymentModel {
-  const model = structuredClone(createModel()) as Mutable<DeploymentModel>;
-  change(model);
-  return model;
-}
-
-/** Synthesizes everything (what `npm run synth` does before writing) and returns the error. */
-function synthError(model: DeploymentModel): ModelError {
-  try {
-    renderAll(model);
-  } catch (err) {
-    expect(err).toBeInstanceOf(ModelError);
-    return err as ModelError;
-  }
-  throw new Error('synth accepted a broken model');
-}
+import { modelWith, synthError } from './support/broken-model';
 
 describe('a broken model fails at synth, naming the field', () => {
   it('the real model synthesizes', () => {
@@ -108,11 +89,11 @@ describe('the constructs check their own props', () => {
           spec,
           appName: 'easeemail',
           image: model.image.ref,
-          env: { secrets: [], config: [] },
+          env: resolveEnv(model, 'prod', 'api'),
           envSources: { secret: kplus.Secret.fromSecretName(chart, 'secret', 'easeemail'), config: model.sharedConfig },
           serviceAccount: kplus.ServiceAccount.fromServiceAccountName(chart, 'sa', 'easeemail'),
           runAs: { user: 1000 },
-          migrationWait: { args: ['migrate', '--wait'], env: { secrets: [], config: [] }, resources: model.workloads.migrate.resources },
+          migrationWait: { args: ['migrate', '--wait'], env: resolveEnv(model, 'prod', 'migrate'), resources: model.workloads.migrate.resources },
           autoscaling: { minReplicas: 5, maxReplicas: 1, targetCpuUtilizationPercent: 70 },
           autoscalingPath: 'profiles.test.autoscaling.api',
         }),

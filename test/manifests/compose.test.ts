@@ -92,7 +92,7 @@ describe('compose file', () => {
 
   it('orders startup: stores healthy → migrate completed → api and worker', () => {
     const dependsOn = (name: string) => composeService(compose, name).depends_on;
-    expect(dependsOn('migrate')).toEqual({ db: { condition: 'service_healthy' }, redis: { condition: 'service_healthy' } });
+    expect(dependsOn('migrate')).toEqual({ db: { condition: 'service_healthy' } }); // migrate needs no Redis
     for (const name of ['api', 'worker']) {
       expect(dependsOn(name)).toMatchObject({ migrate: { condition: 'service_completed_successfully' }, db: { condition: 'service_healthy' }, redis: { condition: 'service_healthy' } });
     }

@@ -311,7 +311,6 @@ describe('policy: prod', () => {
         `easeemail-worker[component=worker] egress ${ANY_ADDRESS} on ${SMTP_PORTS}`,
         `easeemail-worker[component=worker] egress ${PUBLIC_WEB} on TCP/80,TCP/443`,
         `easeemail-migrate[component=migrate] egress ${ANY_ADDRESS} on TCP/5432`,
-        `easeemail-migrate[component=migrate] egress ${ANY_ADDRESS} on TCP/6379`,
       ].sort(),
     );
   });
@@ -356,9 +355,8 @@ describe('policy: dev', () => {
         // WEBHOOK_ALLOW_PRIVATE_NETWORKS=true: local receivers on private networks, any port
         `easeemail-worker[component=worker] egress anywhere on all ports`,
         `easeemail-migrate[component=migrate] egress pod:component=db on TCP/5432`,
-        `easeemail-migrate[component=migrate] egress pod:component=redis on TCP/6379`,
         `easeemail-db[component=db] ingress pod:component In (api,migrate,worker) on TCP/5432`,
-        `easeemail-redis[component=redis] ingress pod:component In (api,migrate,worker) on TCP/6379`,
+        `easeemail-redis[component=redis] ingress pod:component In (api,worker) on TCP/6379`,
         `easeemail-mailpit[component=mailpit] ingress pod:component In (worker) on TCP/1025`,
         `easeemail-mailpit[component=mailpit] ingress anywhere on TCP/8025`,
       ].sort(),

@@ -1,0 +1,171 @@
+/**
+ * Values derived from the deployment model: what a container receives under a profile, the V8
+ * heap cap and the Redis flags from the memory limits, object names, dev secret values. Both
+ * renderers (the cdk8s charts and the compose generator) take these from here, never compute
+ * their own, so Kubernetes and compose cannot disagree.
+ */
+import packageJson from '../../package.json';
+import type {
+  AutoscalingSpec,
+  ConfigKey,
+  DeploymentModel,
+  DevDependencyName,
+  DevDependencySpec,
+  ImageReference,
+  PortSpec,
+  ProfileName,
+  ResolvedEnv,
+  ResourcesSpec,
+  Role,
+  RuntimeEnvKey,
+  SecretKey,
+  ServerRole,
+  Settings,
+} from './types';
+import { ModelError } from './types';
+
+// ---------------------------------------------------------------------------------------------
+// Image
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * Parses an image reference. A tag or a digest is required and `latest` is refused: manifests
+ * must name exactly the build they were made for, and the Job name is derived from it.
+ */
+export function parseImage(ref: string, field = 'image'): ImageReference {
+  const at = ref.indexOf('@');
+  if (at >= 0) {
+    const digest = ref.slice(at + 1);
+    if (!/^sha256:[0-9a-f]{64}$/.test(digest)) throw new ModelError([`${field} ("${ref}") has a malformed digest`]);
+    return { ref, version: `sha256-${digest.slice(7, 19)}` };
+  }
+  const lastSlash = ref.lastIndexOf('/');
+  const colon = ref.lastIndexOf(':');
+  if (colon <= lastSlash) throw new ModelError([`${field} ("${ref}") needs an explicit tag such as ":${packageJson.version}"`]);
+  const tag = ref.slice(colon + 1);
+  if (tag === 'latest') throw new ModelError([`${field} ("${ref}") must not use the "latest" tag`]);
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(tag)) throw new ModelError([`${field} ("${ref}") has an invalid tag`]);
+  return { ref, version: tag };
+}
+
+/** `<package name>:<package version>`, the image `npm run synth` writes unless told otherwise. */
+export const DEFAULT_IMAGE = `${packageJson.name}:${packageJson.version}`;
+
+// ---------------------------------------------------------------------------------------------
+// Memory
+// ---------------------------------------------------------------------------------------------
+
+/** Share of a container's memory limit given to the whole V8 heap (young and old generations). */
+export const HEAP_SHARE_PERCENT = 75;
+/**
+ * The young generation V8 adds on top of `--max-old-space-size`: three 16 MiB semi-spaces, its
+ * 64-bit default (measured: `node --max-old-space-size=100` reports a 148 MiB heap limit).
+ */
+export const YOUNG_GENERATION_MIB = 48;
+/** Below this the app cannot hold its own code and a batch of 100 emails. */
+export const MIN_HEAP_MIB = 64;
+
+/**
+ * The V8 old-space cap (`--max-old-space-size`, MiB) of a Node process under a memory limit:
+ * 75 % of the limit for the whole heap, minus the young generation. The other 25 % is for what
+ * lives outside the heap: Buffers (request bodies up to BODY_LIMIT_BYTES, 10 MiB, several at
+ * once; SMTP and HTTP socket buffers), native memory of pg, ioredis and the Prisma client, thread
+ * stacks, and in compose the exec health check's short-lived second `node` (about 40 MiB RSS).
+ * api 512 MiB → 336, worker 384 → 240, migrate 256 → 144. Without the cap V8 sizes its heap from
+ * the machine, not the container, and grows into the OOM killer instead of collecting.
+ */
+export function heapLimitMiB(memoryLimitMiB: number): number {
+  return Math.floor((memoryLimitMiB * HEAP_SHARE_PERCENT) / 100) - YOUNG_GENERATION_MIB;
+}
+
+/** The runtime variables of an app container: the heap cap from its memory limit. */
+export function runtimeEnv(resources: ResourcesSpec): Readonly<Record<RuntimeEnvKey, string>> {
+  return { NODE_OPTIONS: `--max-old-space-size=${heapLimitMiB(resources.memoryLimitMiB)}` };
+}
+
+/** `--maxmemory` of a Redis stand-in, in MiB (Redis reads `mb` as 1024 × 1024 bytes). */
+export function redisMaxMemoryMiB(dep: DevDependencySpec): number | undefined {
+  return dep.redisServer ? Math.floor((dep.resources.memoryLimitMiB * dep.redisServer.maxMemoryPercent) / 100) : undefined;
+}
+
+/** A dev dependency's container args: the derived server flags first, then its own. */
+export function dependencyArgs(dep: DevDependencySpec): readonly string[] | undefined {
+  const server = dep.redisServer;
+  if (!server) return dep.args;
+  return ['redis-server', '--maxmemory', `${redisMaxMemoryMiB(dep)}mb`, '--maxmemory-policy', server.maxMemoryPolicy, ...(dep.args ?? [])];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Environment
+// ---------------------------------------------------------------------------------------------
+
+/** Every setting of a profile: shared values overlaid with the profile's own. */
+export function resolveConfig(model: DeploymentModel, profile: ProfileName): Settings {
+  return { ...model.sharedConfig, ...model.profiles[profile].config };
+}
+
+/** The value of a setting a workload receives; `validateModel` guarantees there is one. */
+export function settingValue(config: Settings, key: ConfigKey): string {
+  const value = config[key];
+  if (value === undefined) throw new ModelError([`sharedConfig.${key} is missing (a workload receives it)`]);
+  return value;
+}
+
+/** The env a workload's containers receive under a profile: names sorted, so output is stable. */
+export function resolveEnv(model: DeploymentModel, profile: ProfileName, role: Role): ResolvedEnv {
+  const workload = model.workloads[role];
+  const extra = role === 'api' ? model.profiles[profile].extraSecretKeys : [];
+  return {
+    secrets: [...new Set([...workload.env.secrets, ...extra])].sort(),
+    config: [...workload.env.config].sort(),
+    runtime: runtimeEnv(workload.resources),
+  };
+}
+
+/** Secret keys that a profile may leave unset (the app treats them as absent). */
+export function isOptionalSecret(key: SecretKey): boolean {
+  return key === 'BOOTSTRAP_API_KEY';
+}
+
+/** How workloads address the dev dependencies: Kubernetes Service names or compose service names. */
+export type HostNaming = (dependency: DevDependencyName) => string;
+
+/**
+ * Obviously-dev secret values, for the dev profile's generated Secret and compose defaults.
+ * ENCRYPTION_KEY is base64 of the 32 ASCII bytes "dev-only-encryption-key-32-bytes".
+ */
+export function devSecretValues(model: DeploymentModel, host: HostNaming): Readonly<Partial<Record<SecretKey, string>>> {
+  const { db, redis, mailpit } = model.devDependencies;
+  const port = (dep: DevDependencySpec) => portNumber(dep.ports, dep.clientPort)!;
+  return {
+    DATABASE_URL: `postgresql://${db.env.POSTGRES_USER}:${db.secretEnv.POSTGRES_PASSWORD}@${host('db')}:${port(db)}/${db.env.POSTGRES_DB}`,
+    REDIS_URL: `redis://${host('redis')}:${port(redis)}`,
+    SMTP_URL: `smtp://${host('mailpit')}:${port(mailpit)}`,
+    ENCRYPTION_KEY: Buffer.from('dev-only-encryption-key-32-bytes', 'ascii').toString('base64'),
+    BOOTSTRAP_API_KEY: 'ee_dev_local_only_not_a_secret',
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Names, ports, scaling
+// ---------------------------------------------------------------------------------------------
+
+/** Kubernetes object name of a workload or dev dependency: `easeemail-api`, `easeemail-db`. */
+export function objectName(model: DeploymentModel, component: string): string {
+  return `${model.name}-${component}`;
+}
+
+/** Per-release Job name: immutable specs are never patched, a new release gets a new Job. */
+export function migrationJobName(model: DeploymentModel): string {
+  const suffix = model.image.version.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
+  return objectName(model, `migrate-${suffix}`).slice(0, 63).replace(/-+$/, '');
+}
+
+export function portNumber(ports: readonly PortSpec[], name: string): number | undefined {
+  return ports.find((p) => p.name === name)?.containerPort;
+}
+
+/** The autoscaling bounds a profile runs with. */
+export function resolveAutoscaling(model: DeploymentModel, profile: ProfileName, role: ServerRole): AutoscalingSpec {
+  return model.profiles[profile].autoscaling[role] ?? model.workloads[role].autoscaling;
+}

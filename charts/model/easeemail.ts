@@ -1,0 +1,203 @@
+/**
+ * The EaseEmail deployment model: every workload described once (image, arguments, environment
+ * and where each value comes from, ports, probes, resources, scaling, network peers), plus the
+ * dev stand-ins for the external services.
+ *
+ * Two renderers read it and nothing else: the cdk8s charts (`charts/main.ts`) for Kubernetes and
+ * the compose generator (`compose/generate.ts`). Anything both sides must agree on lives here, so
+ * they cannot drift; `test/manifests/parity.test.ts` checks the rendered outputs against each other.
+ * Values that follow from others (heap caps, Redis flags, names) are derived in `derive.ts`;
+ * `validate.ts` checks every invariant.
+ */
+import packageJson from '../../package.json';
+import { DEFAULT_IMAGE, parseImage } from './derive';
+import type { ConfigKey, DeploymentModel, EnvSpec, PortSpec, ProbesSpec, ServerRole, ServerWorkloadSpec, Settings } from './types';
+
+export interface ModelOptions {
+  /**
+   * Image reference for api, worker and migrate.
+   *
+   * @default DEFAULT_IMAGE (`easeemail:<package.json version>`)
+   */
+  readonly image?: string;
+}
+
+const API_PORT = 8000;
+const WORKER_HEALTH_PORT = 8001;
+const SHUTDOWN_TIMEOUT_MS = 25_000;
+
+/** Startup: up to 2 min for the entrypoint's bounded wait for PostgreSQL/Redis plus boot. */
+function probes(port: string): ProbesSpec {
+  return {
+    startup: { path: '/health/live', port, periodSeconds: 2, timeoutSeconds: 2, failureThreshold: 60 },
+    liveness: { path: '/health/live', port, periodSeconds: 10, timeoutSeconds: 3, failureThreshold: 3 },
+    readiness: { path: '/health/ready', port, periodSeconds: 5, timeoutSeconds: 3, failureThreshold: 2 },
+  };
+}
+
+/**
+ * The settings the model sets for every profile (the ConfigMap's keys); any other key of
+ * app/config.ts keeps the app's default.
+ */
+const SHARED_SETTINGS = {
+  LOG_LEVEL: 'info',
+  MAIL_FROM: 'EaseEmail <notifications@example.com>',
+  PORT: String(API_PORT),
+  // Migrations run in the migrate Job / compose service, never inside api replicas.
+  RUN_MIGRATIONS: 'false',
+  SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
+  WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'false',
+  WORKER_CONCURRENCY: '10',
+  WORKER_HEALTH_PORT: String(WORKER_HEALTH_PORT),
+} as const satisfies Settings;
+
+/** api and worker read every setting the model sets; the app parses one schema for all roles. */
+const SERVER_ENV: EnvSpec = {
+  secrets: ['DATABASE_URL', 'REDIS_URL', 'SMTP_URL', 'ENCRYPTION_KEY'],
+  config: Object.keys(SHARED_SETTINGS) as (keyof typeof SHARED_SETTINGS)[],
+};
+
+/**
+ * What every long-running role shares: started by its role argument, health served on one port
+ * (named by a setting, probed there and by `easeemail healthcheck <role>`), every setting, and a
+ * grace period above SHUTDOWN_TIMEOUT_MS (25 s) plus the drain delay.
+ */
+function serverRole(role: ServerRole, healthPort: PortSpec, healthPortKey: ConfigKey) {
+  return {
+    role,
+    args: [role],
+    ports: [healthPort],
+    healthPortKey,
+    probes: probes(healthPort.name),
+    healthcheckCommand: ['easeemail', 'healthcheck', role],
+    env: SERVER_ENV,
+    terminationGracePeriodSeconds: 35,
+  } satisfies Partial<ServerWorkloadSpec>;
+}
+
+const DEV_DB = { user: 'easeemail', password: 'easeemail', database: 'easeemail' };
+
+/** The EaseEmail deployment model. */
+export function createModel(options: ModelOptions = {}): DeploymentModel {
+  const name = packageJson.name;
+  return {
+    name,
+    image: parseImage(options.image ?? DEFAULT_IMAGE),
+    secretName: name,
+    configMapName: `${name}-config`,
+    appUser: 1000,
+    sharedConfig: SHARED_SETTINGS,
+    profiles: {
+      prod: {
+        name: 'prod',
+        config: {},
+        secret: { kind: 'external' },
+        extraSecretKeys: [],
+        devDependencies: false,
+        autoscaling: {},
+      },
+      dev: {
+        name: 'dev',
+        // Local webhook receivers live on private networks.
+        config: { MAIL_FROM: 'EaseEmail Dev <dev@easeemail.test>', WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true' },
+        secret: { kind: 'generated' },
+        extraSecretKeys: ['BOOTSTRAP_API_KEY'],
+        devDependencies: true,
+        autoscaling: {
+          api: { minReplicas: 1, maxReplicas: 3, targetCpuUtilizationPercent: 70 },
+          worker: { minReplicas: 1, maxReplicas: 3, targetCpuUtilizationPercent: 70 },
+        },
+      },
+    },
+    workloads: {
+      api: {
+        ...serverRole('api', { name: 'http', containerPort: API_PORT }, 'PORT'),
+        resources: { cpuRequestMillis: 250, memoryRequestMiB: 256, memoryLimitMiB: 512 },
+        autoscaling: { minReplicas: 2, maxReplicas: 10, targetCpuUtilizationPercent: 70 },
+        peers: ['postgres', 'redis'],
+        service: { port: 80, targetPort: 'http' },
+        composePublish: { port: 'http', hostPortVariable: 'EASEEMAIL_API_PORT', defaultHostPort: API_PORT },
+      },
+      worker: {
+        ...serverRole('worker', { name: 'health', containerPort: WORKER_HEALTH_PORT }, 'WORKER_HEALTH_PORT'),
+        resources: { cpuRequestMillis: 250, memoryRequestMiB: 192, memoryLimitMiB: 384 },
+        autoscaling: { minReplicas: 3, maxReplicas: 20, targetCpuUtilizationPercent: 70 },
+        peers: ['postgres', 'redis', 'smtp', 'webhooks'],
+      },
+      migrate: {
+        role: 'migrate',
+        args: ['migrate'],
+        waitArgs: ['migrate', '--wait', '--timeout', '300'],
+        resources: { cpuRequestMillis: 100, memoryRequestMiB: 128, memoryLimitMiB: 256 },
+        // `easeemail migrate` parses its config without Redis, and the entrypoint waits for PostgreSQL only.
+        env: { secrets: ['DATABASE_URL'], config: ['LOG_LEVEL'] },
+        peers: ['postgres'],
+        job: { backoffLimit: 3, activeDeadlineSeconds: 900, ttlSecondsAfterFinished: 86_400 },
+      },
+    },
+    devDependencies: {
+      db: {
+        name: 'db',
+        provides: 'postgres',
+        image: 'postgres:15-alpine',
+        // A subdirectory: initdb must own PGDATA, and a volume's root belongs to root.
+        env: { PGDATA: '/var/lib/postgresql/data/pgdata', POSTGRES_DB: DEV_DB.database, POSTGRES_USER: DEV_DB.user },
+        secretEnv: { POSTGRES_PASSWORD: DEV_DB.password },
+        ports: [{ name: 'postgres', containerPort: 5432 }],
+        clientPort: 'postgres',
+        health: { exec: ['pg_isready', '--host=127.0.0.1', `--username=${DEV_DB.user}`, `--dbname=${DEV_DB.database}`] },
+        resources: { cpuRequestMillis: 100, memoryRequestMiB: 256, memoryLimitMiB: 512 },
+        runAsUser: 70, // postgres in the alpine image
+        writablePaths: ['/var/lib/postgresql/data', '/var/run/postgresql', '/tmp'],
+        composeVolumePath: '/var/lib/postgresql/data',
+      },
+      redis: {
+        name: 'redis',
+        provides: 'redis',
+        image: 'redis:7-alpine',
+        redisServer: { maxMemoryPercent: 75, maxMemoryPolicy: 'noeviction' },
+        env: {},
+        secretEnv: {},
+        ports: [{ name: 'redis', containerPort: 6379 }],
+        clientPort: 'redis',
+        health: { exec: ['redis-cli', 'ping'] },
+        resources: { cpuRequestMillis: 50, memoryRequestMiB: 64, memoryLimitMiB: 256 },
+        runAsUser: 999, // redis in the alpine image
+        writablePaths: ['/data'],
+      },
+      mailpit: {
+        name: 'mailpit',
+        provides: 'smtp',
+        image: 'axllent/mailpit',
+        floatingTagReason: 'dev-only mail catcher; the contract and the container lab name it "axllent/mailpit"',
+        env: {},
+        secretEnv: {},
+        ports: [
+          { name: 'smtp', containerPort: 1025 },
+          { name: 'http', containerPort: 8025 },
+        ],
+        clientPort: 'smtp',
+        health: { httpGet: { path: '/readyz', port: 'http' } },
+        resources: { cpuRequestMillis: 50, memoryRequestMiB: 64, memoryLimitMiB: 128 },
+        runAsUser: 1000,
+        writablePaths: ['/tmp'],
+        uiPort: { port: 'http', hostPortVariable: 'MAILPIT_UI_PORT', defaultHostPort: 8025 },
+      },
+    },
+    network: {
+      dns: { namespace: 'kube-system', podLabels: { 'k8s-app': 'kube-dns' } },
+      postgresPort: 5432,
+      redisPort: 6379,
+      // 1025: the dev mail catcher, and relays that listen unprivileged.
+      smtpPorts: [25, 465, 587, 1025],
+      webhookPorts: [80, 443],
+      privateRanges: {
+        ipv4: ['10.0.0.0/8', '100.64.0.0/10', '127.0.0.0/8', '169.254.0.0/16', '172.16.0.0/12', '192.168.0.0/16'],
+        // loopback, IPv4-mapped (reaches the v4 ranges above), unique local, link-local
+        ipv6: ['::1/128', '::ffff:0:0/96', 'fc00::/7', 'fe80::/10'],
+      },
+    },
+    composeHealthcheck: { intervalSeconds: 2, timeoutSeconds: 3, retries: 5, startPeriodSeconds: 30 },
+  };
+}
+
