@@ -1,4 +1,6 @@
-import { formatMailbox, hasHeaderBreak, mailbox, mailboxAddress, parseMailbox } from './fields';
+import { hasHeaderBreak } from '../shared/headers';
+import { formatMailbox, mailboxAddress, parseMailbox } from '../shared/mailbox';
+import { mailbox } from './fields';
 import { base64DecodedBytes } from './schemas';
 
 describe('mailboxes', () => {

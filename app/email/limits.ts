@@ -2,19 +2,21 @@
  * Per-request limits, the same order as Resend's and Postmark's (50 recipients, 100 per batch).
  * The request body as a whole is also capped by BODY_LIMIT_BYTES (413) before any of these.
  */
+import { MAX_HEADER_LINE } from '../shared/headers';
+
 export const EMAIL_LIMITS = {
   /** to + cc + bcc of one email. */
   recipients: 50,
   replyTo: 10,
   batch: 100,
   addressLength: 320,
-  subjectLength: 998,
+  subjectLength: MAX_HEADER_LINE,
   /** Decoded bytes of all attachments of one email (the base64 in the request is 4/3 of it). */
   attachmentBytes: 7 * 1024 * 1024,
   attachments: 20,
   filenameLength: 255,
   headers: 50,
-  headerValueLength: 998,
+  headerValueLength: MAX_HEADER_LINE,
   tags: 20,
   metadataKeys: 50,
   metadataValueLength: 500,

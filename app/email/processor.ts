@@ -22,7 +22,7 @@ import { JOBS, jobRowId } from '../queue';
 import type { QueueProcessor } from '../queue/processor';
 import type { JobProducer } from '../queue/producer';
 import { createCoalescer } from '../shared/coalesce';
-import { recordEvent } from '../webhooks/events';
+import { recordEvent } from '../webhooks';
 import { emailEventPayload, type EmailEventSource } from './events';
 import { composeMessage, type StoredEmail } from './message';
 import type { EmailDeliveryMetrics } from './metrics';

@@ -1,14 +1,12 @@
 /** /v1/emails: send one or a batch, read, list, cancel. */
 import Router from '@koa/router';
-import { z } from 'zod';
 import type { ZodOpenApiPathsObject } from 'zod-openapi';
-import { NotFoundError } from '../errors';
 import type { RouteGuard } from '../http/auth';
-import { IDEMPOTENCY_HEADER, type Idempotency } from '../http/idempotency';
+import type { Idempotency } from '../http/idempotency';
 import type { ApiModule } from '../http/module';
 import { parseWith } from '../http/validate';
-import { looksLikeUuid } from '../templates/schemas';
-import { problemResponses } from './fields';
+import { rowIdOr404 } from '../shared/ids';
+import { idempotencyKeyHeader, jsonContent as json, problemResponses } from '../shared/openapi';
 import {
   acceptedBatchSchema,
   acceptedEmailSchema,
@@ -22,15 +20,7 @@ import {
 } from './schemas';
 import type { EmailService } from './service';
 
-const json = <T>(schema: T) => ({ content: { 'application/json': { schema } } });
 const TAGS = ['Emails'];
-const idempotencyHeader = z.object({
-  [IDEMPOTENCY_HEADER]: z
-    .string()
-    .max(255)
-    .optional()
-    .meta({ description: 'Repeat a request safely: within 24 h the same key and body return the first response; another body is 409.' }),
-});
 
 export const emailsOpenApi: ZodOpenApiPathsObject = {
   '/v1/emails': {
@@ -39,7 +29,7 @@ export const emailsOpenApi: ZodOpenApiPathsObject = {
       summary: 'Send an email',
       description: 'Accepted once stored; delivery is asynchronous (follow it with GET /v1/emails/{id} or the email.* webhooks).',
       tags: TAGS,
-      requestParams: { header: idempotencyHeader },
+      requestParams: { header: idempotencyKeyHeader },
       requestBody: json(sendEmailSchema),
       responses: { '202': { description: 'Accepted', ...json(acceptedEmailSchema) }, ...problemResponses(400, 401, 403, 409, 413, 415, 422, 429) },
     },
@@ -56,7 +46,7 @@ export const emailsOpenApi: ZodOpenApiPathsObject = {
       operationId: 'sendEmailBatch',
       summary: 'Send up to 100 emails in one request (all or nothing)',
       tags: TAGS,
-      requestParams: { header: idempotencyHeader },
+      requestParams: { header: idempotencyKeyHeader },
       requestBody: json(sendBatchSchema),
       responses: { '202': { description: 'All accepted, in request order', ...json(acceptedBatchSchema) }, ...problemResponses(400, 401, 403, 409, 413, 415, 422, 429) },
     },
@@ -85,10 +75,7 @@ export const emailsOpenApi: ZodOpenApiPathsObject = {
   },
 };
 
-function emailId(value: string): string {
-  if (!looksLikeUuid(value)) throw new NotFoundError(`no email ${JSON.stringify(value.slice(0, 60))}`);
-  return value;
-}
+const emailId = (value: string) => rowIdOr404(value, (quoted) => `no email ${quoted}`);
 
 export function emailRoutes(deps: { emails: EmailService; idempotency: Pick<Idempotency, 'respond'>; auth: RouteGuard }): ApiModule {
   const { emails, idempotency, auth } = deps;

@@ -4,8 +4,9 @@
  */
 import { z } from 'zod';
 import { decimalInt } from '../shared/text';
-import { templateData, templateName } from '../templates/schemas';
-import { headerText, mailbox, mailboxList } from './fields';
+import { templateData, templateName } from '../templates';
+import { headerText } from '../shared/headers';
+import { mailbox, mailboxList } from './fields';
 import { EMAIL_LIMITS } from './limits';
 
 export const EMAIL_STATUSES = ['scheduled', 'queued', 'sending', 'sent', 'failed', 'cancelled'] as const;

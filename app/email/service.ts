@@ -10,11 +10,11 @@ import type { Db, Prisma } from '../db/client';
 import { ConflictError, NotFoundError, ValidationError } from '../errors';
 import type { EmailStatus } from '../generated/prisma/client';
 import type { IdempotencyClaim, Idempotency } from '../http/idempotency';
-import { renderEmailTemplate, type TemplateRef, type TemplateService } from '../templates/service';
+import { renderEmailTemplate, type TemplateRef, type TemplateService } from '../templates';
 import type { JobProducer } from '../queue/producer';
-import { recordEvent } from '../webhooks/events';
+import { recordEvent } from '../webhooks';
 import { emailEventPayload } from './events';
-import { mailboxAddress } from './fields';
+import { mailboxAddress } from '../shared/mailbox';
 import { base64DecodedBytes, type SendEmailInput } from './schemas';
 import { createEmailWriter, type NewEmailRow, type StoredAttachment } from './store';
 

@@ -22,22 +22,14 @@
  */
 import { createHash } from 'node:crypto';
 import type { Context } from 'koa';
-import { z } from 'zod';
 import type { Db, Prisma } from '../db/client';
 import { ConflictError, ValidationError } from '../errors';
 import { isUniqueViolation } from '../shared/db-errors';
 
-export const IDEMPOTENCY_HEADER = 'Idempotency-Key';
-export const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
+import { IDEMPOTENCY_HEADER } from '../shared/openapi';
 
-/** The header as an OpenAPI request parameter (an operation's `requestParams.header`). */
-export const idempotencyKeyHeader = z.object({
-  [IDEMPOTENCY_HEADER]: z
-    .string()
-    .max(255)
-    .optional()
-    .meta({ description: 'Repeat a request safely: within 24 h the same key and body return the first response; another body is 409.' }),
-});
+export { IDEMPOTENCY_HEADER };
+export const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
 const KEY_FORMAT = /^[\x21-\x7e]{1,255}$/;
 
 export interface IdempotencyClaim {

@@ -14,7 +14,7 @@
  * soft bounce (recorded, never suppressed); delayed is a delay; delivered, relayed and expanded
  * are deliveries. Pure: no I/O, never throws.
  */
-import { normaliseAddress } from '../suppressions/address';
+import { normaliseAddress } from '../suppressions';
 import { header, parseHeaderBlock, parseMime, walk, type MimePart } from './mime';
 
 export type RecipientOutcome = 'hard_bounce' | 'soft_bounce' | 'delayed' | 'delivered';

@@ -4,7 +4,8 @@
  * with the domain lower-cased. The local part keeps its case: RFC 5321 2.4 leaves it to the
  * receiving server, and a suppression must never silence a different mailbox.
  */
-import { hasHeaderBreak, parseMailbox } from '../email/fields';
+import { hasHeaderBreak } from '../shared/headers';
+import { parseMailbox } from '../shared/mailbox';
 
 /** RFC 5321 4.5.3.1.3: a path is at most 256 octets including the angle brackets. */
 export const MAX_ADDRESS_LENGTH = 254;

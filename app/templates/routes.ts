@@ -1,10 +1,10 @@
 /** /v1/templates: CRUD by id or name, and a render preview. Scope: templates:manage. */
 import Router from '@koa/router';
 import type { ZodOpenApiPathsObject } from 'zod-openapi';
-import { problemResponses } from '../email/fields';
 import type { RouteGuard } from '../http/auth';
 import type { ApiModule } from '../http/module';
 import { parseWith } from '../http/validate';
+import { jsonContent as json, problemResponses } from '../shared/openapi';
 import {
   createTemplateSchema,
   renderedTemplateSchema,
@@ -17,7 +17,6 @@ import {
 } from './schemas';
 import type { TemplateService } from './service';
 
-const json = <T>(schema: T) => ({ content: { 'application/json': { schema } } });
 const TAGS = ['Templates'];
 
 export const templatesOpenApi: ZodOpenApiPathsObject = {

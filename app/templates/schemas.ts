@@ -1,14 +1,8 @@
 /** Request and response shapes of /v1/templates; the same schemas validate and document. */
 import { z } from 'zod';
 import { decimalInt } from '../shared/text';
-import { headerText } from '../email/fields';
-import { EMAIL_LIMITS } from '../email/limits';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-export function looksLikeUuid(value: string): boolean {
-  return UUID.test(value);
-}
+import { headerText, MAX_HEADER_LINE } from '../shared/headers';
+import { looksLikeUuid } from '../shared/ids';
 
 export const templateName = z
   .string()
@@ -18,7 +12,7 @@ export const templateName = z
 
 const templateSource = z.string().max(1024 * 1024);
 
-export const templateSubject = headerText(EMAIL_LIMITS.subjectLength).min(1).meta({ example: 'Welcome, {{ user.name }}!' });
+export const templateSubject = headerText(MAX_HEADER_LINE).min(1).meta({ example: 'Welcome, {{ user.name }}!' });
 
 export const createTemplateSchema = z
   .strictObject({

@@ -5,11 +5,12 @@
  */
 import type { Db, Prisma } from '../db/client';
 import { ConflictError, NotFoundError, ValidationError, type FieldError } from '../errors';
-import { hasHeaderBreak, HEADER_BREAK_MESSAGE } from '../email/fields';
 import { isUniqueViolation } from '../shared/db-errors';
+import { hasHeaderBreak, HEADER_BREAK_MESSAGE } from '../shared/headers';
+import { looksLikeUuid } from '../shared/ids';
 import type { Template } from '../generated/prisma/client';
 import { compileTemplate, renderTemplate, TemplateDataError, TemplateSyntaxError, type CompiledTemplate } from './engine';
-import { looksLikeUuid, templateName, type CreateTemplateInput, type UpdateTemplateInput } from './schemas';
+import { templateName, type CreateTemplateInput, type UpdateTemplateInput } from './schemas';
 
 export interface CompiledEmailTemplate {
   id: string;

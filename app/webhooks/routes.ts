@@ -3,17 +3,16 @@ import Router from '@koa/router';
 import { z } from 'zod';
 import type { ZodOpenApiPathsObject } from 'zod-openapi';
 import type { Prisma } from '../db/client';
-import { problemResponses } from '../email/fields';
-import { NotFoundError } from '../errors';
 import type { RouteGuard } from '../http/auth';
-import { idempotencyKeyHeader, type Idempotency } from '../http/idempotency';
+import type { Idempotency } from '../http/idempotency';
 import type { ApiModule } from '../http/module';
 import { parseWith } from '../http/validate';
+import { rowIdOr404 } from '../shared/ids';
+import { idempotencyKeyHeader, jsonContent as json, problemResponses } from '../shared/openapi';
 import type { EndpointService } from './endpoints';
 import type { EventService } from './event-service';
 import { endpointSchemas, endpointView, eventView, listQuery, publishEventSchema, secretView } from './schemas';
 
-const json = <T>(schema: T) => ({ content: { 'application/json': { schema } } });
 const idParams = z.object({ id: z.uuid() });
 const endpointWithSecret = endpointView.extend({ secret: z.string() }).meta({ id: 'WebhookEndpointCreated' });
 const endpointList = z.object({ data: z.array(endpointView), nextCursor: z.uuid().nullable() });
@@ -117,11 +116,7 @@ function openApi(): ZodOpenApiPathsObject {
   };
 }
 
-/** Ids are UUIDs; anything else cannot name a row, so it is a 404 rather than a database error. */
-function idParam(value: string, what: string): string {
-  if (!z.uuid().safeParse(value).success) throw new NotFoundError(`no ${what} with id ${JSON.stringify(value.slice(0, 60))}`);
-  return value;
-}
+const idParam = (value: string, what: string) => rowIdOr404(value, (quoted) => `no ${what} with id ${quoted}`);
 
 export function webhookRoutes(deps: {
   endpoints: EndpointService;

@@ -1,0 +1,51 @@
+/**
+ * OpenAPI parts every API module uses: JSON bodies, RFC 9457 problem responses and the
+ * Idempotency-Key header (http/idempotency.ts implements it).
+ */
+import { z } from 'zod';
+
+/** A JSON request or response body with this schema. */
+export const jsonContent = <T>(schema: T) => ({ content: { 'application/json': { schema } } });
+
+export const IDEMPOTENCY_HEADER = 'Idempotency-Key';
+
+/** The header as an OpenAPI request parameter (an operation's `requestParams.header`). */
+export const idempotencyKeyHeader = z.object({
+  [IDEMPOTENCY_HEADER]: z
+    .string()
+    .max(255)
+    .optional()
+    .meta({ description: 'Repeat a request safely: within 24 h the same key and body return the first response; another body is 409.' }),
+});
+
+/** RFC 9457 problem details, as every error response of the API. */
+export const problemSchema = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string().optional(),
+    instance: z.string().optional(),
+    requestId: z.string().optional(),
+    errors: z.array(z.object({ path: z.string().meta({ description: 'JSON pointer to the field' }), message: z.string() })).optional(),
+  })
+  .meta({ id: 'Problem', description: 'RFC 9457 problem details' });
+
+const PROBLEM_DESCRIPTIONS: Record<number, string> = {
+  400: 'Malformed request (e.g. invalid JSON)',
+  401: 'Missing or invalid API key',
+  403: 'The API key lacks the scope',
+  404: 'Not found',
+  409: 'Conflict',
+  413: 'Request body too large',
+  415: 'Body is not application/json',
+  422: 'Invalid fields; `errors` names each one',
+  429: 'Rate limited; see Retry-After',
+};
+
+/** problem+json responses for the given statuses, for an operation's `responses`. */
+export function problemResponses(...statuses: number[]) {
+  return Object.fromEntries(
+    statuses.map((s) => [String(s), { description: PROBLEM_DESCRIPTIONS[s] ?? 'Error', content: { 'application/problem+json': { schema: problemSchema } } }]),
+  );
+}
