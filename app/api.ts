@@ -49,7 +49,7 @@ export async function startApi(config: Config, log: Logger): Promise<RunningApi>
   const auth = createRouteGuard({ apiKeys, rateLimit });
   const idempotency = createIdempotency({ db });
   const jobs = createJobProducer({ queues, redis, settings: config, log });
-  registerQueueMetrics(metrics.registry, queues);
+  registerQueueMetrics(metrics.registry, redis, queues);
 
   // Domain services.
   const templates = createTemplateService({ db });

@@ -1,7 +1,8 @@
 /**
- * Webhook metrics on the process registry (worker): attempts by outcome, attempt latency, and the
- * number of disabled endpoints (read from PostgreSQL at scrape time, so every worker replica
- * reports the same truth rather than its own share of it).
+ * Webhook metrics on the process registry (worker): deliveries by outcome and endpoint, attempt
+ * latency, event accepted → delivered latency, and the number of disabled endpoints (read from
+ * PostgreSQL at scrape time, so every worker replica reports the same truth rather than its own
+ * share of it).
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Db } from '../db/client';
@@ -12,8 +13,10 @@ export type DeliveryOutcome = 'delivered' | 'retry_scheduled' | 'failed' | 'endp
 export function createWebhookMetrics(registry: Registry, db: Db) {
   const deliveries = new Counter({
     name: 'easeemail_webhook_deliveries_total',
-    help: 'Webhook delivery attempts by outcome: delivered, retry_scheduled, failed (no retry left, 410, refused), endpoint_disabled (not attempted)',
-    labelNames: ['outcome'] as const,
+    help: 'Webhook delivery attempts by outcome (delivered, retry_scheduled, failed: no retry left, 410, refused; endpoint_disabled: not attempted) and endpoint id',
+    // One series per endpoint and outcome: endpoints are configured by operators (hundreds, not
+    // millions), and "which endpoint fails" is the first question when failures rise.
+    labelNames: ['outcome', 'endpoint'] as const,
     registers: [registry],
   });
   const attemptDuration = new Histogram({
@@ -21,6 +24,12 @@ export function createWebhookMetrics(registry: Registry, db: Db) {
     help: 'Duration of webhook HTTP attempts by result (success, http_error, gone, timeout, network, refused)',
     labelNames: ['result'] as const,
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30],
+    registers: [registry],
+  });
+  const acceptToDelivery = new Histogram({
+    name: 'easeemail_webhook_accept_to_delivery_seconds',
+    help: 'Time from the event being accepted until the endpoint acknowledged the delivery (2xx), retries included',
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 7200, 36000],
     registers: [registry],
   });
   new Gauge({
@@ -38,8 +47,12 @@ export function createWebhookMetrics(registry: Registry, db: Db) {
     },
   });
   return {
-    delivery(outcome: DeliveryOutcome) {
-      deliveries.inc({ outcome });
+    delivery(outcome: DeliveryOutcome, endpointId: string) {
+      deliveries.inc({ outcome, endpoint: endpointId });
+    },
+    delivered(endpointId: string, acceptedAt: Date, at: Date) {
+      deliveries.inc({ outcome: 'delivered', endpoint: endpointId });
+      acceptToDelivery.observe(Math.max(0, at.getTime() - acceptedAt.getTime()) / 1000);
     },
     attempt(result: string, durationMs: number) {
       attemptDuration.observe({ result }, durationMs / 1000);

@@ -116,7 +116,7 @@ export function createWebhookProcessor(deps: WebhookProcessorDeps): QueueProcess
         where: { id: d.id, status: 'pending' },
         data: { status: 'failed', nextAttemptAt: null, lastError: 'endpoint disabled' },
       });
-      metrics.delivery('endpoint_disabled');
+      metrics.delivery('endpoint_disabled', d.endpointId);
       return 'endpoint disabled';
     }
 
@@ -133,7 +133,7 @@ export function createWebhookProcessor(deps: WebhookProcessorDeps): QueueProcess
         where: { id: d.id, status: 'pending' },
         data: { status: 'failed', nextAttemptAt: null, lastError: `${(err as Error).message}; rotate the endpoint's secret, then retry` },
       });
-      metrics.delivery('failed');
+      metrics.delivery('failed', d.endpointId);
       return 'failed: secret unreadable';
     }
 
@@ -160,7 +160,7 @@ export function createWebhookProcessor(deps: WebhookProcessorDeps): QueueProcess
     if (result.outcome === 'success') {
       await store.record({ id: d.id, startedAt, result, status: 'delivered', nextAttemptAt: null, at });
       if (d.failingSince !== null) await db.webhookEndpoint.updateMany({ where: { id: d.endpointId }, data: { failingSince: null } });
-      metrics.delivery('delivered');
+      metrics.delivered(d.endpointId, d.eventCreatedAt, at);
       return 'delivered';
     }
 
@@ -181,10 +181,10 @@ export function createWebhookProcessor(deps: WebhookProcessorDeps): QueueProcess
     });
     log.debug({ deliveryId: d.id, endpointId: d.endpointId, attempt: attemptNumber, outcome: result.outcome, statusCode: result.statusCode, nextAttemptAt }, 'webhook attempt failed');
     if (!nextAttemptAt) {
-      metrics.delivery('failed');
+      metrics.delivery('failed', d.endpointId);
       return `failed: ${result.error ?? result.outcome}`;
     }
-    metrics.delivery('retry_scheduled');
+    metrics.delivery('retry_scheduled', d.endpointId);
     return park(job, nextAttemptAt.getTime());
   }
 

@@ -51,7 +51,7 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
 
   // Shared services. Resources registered here close after the queue workers (reverse order).
   const jobs = createJobProducer({ queues, redis, settings: config, log });
-  registerQueueMetrics(metrics.registry, queues);
+  registerQueueMetrics(metrics.registry, redis, queues);
   const transport = createSmtpTransport({ smtpUrl: config.smtpUrl, smtpTimeoutMs: config.smtpTimeoutMs, smtpPoolSize: config.smtpPoolSize });
   lifecycle.onShutdown('smtp transport', () => transport.close());
   const sender = createWebhookSender({ timeoutMs: config.webhooks.timeoutMs, allowPrivateNetworks: config.webhooks.allowPrivateNetworks });

@@ -340,9 +340,10 @@ describe('observability', () => {
     const worker = await (await fetch(`http://127.0.0.1:${s.worker!.port}/metrics`)).text();
     expect(worker).toMatch(/^easeemail_email_deliveries_total\{outcome="sent",role="worker"\} [1-9]/m);
     expect(worker).toMatch(/^easeemail_email_accept_to_delivery_seconds_count\{role="worker"\} [1-9]/m);
-    expect(worker).toMatch(/^easeemail_queue_jobs\{queue="email-delivery",state="waiting",role="worker"\} \d+/m);
+    expect(worker).toMatch(/^easeemail_queue_jobs\{queue="email-delivery",state="ready",role="worker"\} \d+/m);
     const api = await (await fetch(`${s.base}/metrics`)).text();
-    for (const state of ['waiting', 'active', 'delayed', 'failed']) {
+    expect(api).toMatch(/^easeemail_queue_oldest_ready_seconds\{queue="webhook-delivery",role="api"\} \d+/m);
+    for (const state of ['ready', 'active', 'delayed', 'failed']) {
       expect(api).toMatch(new RegExp(`^easeemail_queue_jobs\\{queue="email-delivery",state="${state}",role="api"\\} \\d+`, 'm'));
     }
     expect(api).toMatch(/^easeemail_http_request_duration_seconds_count\{[^}]*method="POST",route="\/v1\/emails",status="202"\} [1-9]/m);
