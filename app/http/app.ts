@@ -10,6 +10,7 @@ import { healthRouter, type ReadinessSources } from './health';
 import { metricsRouter, type Metrics } from './metrics';
 import { unmatchedMethods } from './methods';
 import { dependencyOutages } from './outages';
+import { registerReadinessMetrics } from './readiness-metrics';
 import { problemMiddleware } from './problem';
 import { requestContext } from './request-context';
 
@@ -29,6 +30,7 @@ export function createHttpApp(deps: HttpAppDeps): Koa {
   app.use(dependencyOutages({ log: deps.log, registry: deps.metrics.registry }));
   app.use(jsonBody(deps.bodyLimitBytes));
 
+  registerReadinessMetrics(deps.metrics.registry, deps);
   const routers = [healthRouter(deps), metricsRouter(deps.metrics.registry), ...deps.routers];
   for (const router of routers) app.use(router.routes());
   app.use(unmatchedMethods(routers));

@@ -14,6 +14,7 @@ import { createSmtpTransport } from '../email/transport';
 import { healthRouter } from '../http/health';
 import { createIdempotency } from '../http/idempotency';
 import { metricsRouter } from '../http/metrics';
+import { registerReadinessMetrics } from '../http/readiness-metrics';
 import { closeServer, listen } from '../http/server';
 import { createLifecycle, type Lifecycle } from '../lifecycle';
 import type { Logger } from '../log';
@@ -43,6 +44,7 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
 
   const app = new Koa();
   const health = healthRouter({ db, redis, isShuttingDown: lifecycle.isShuttingDown });
+  registerReadinessMetrics(metrics.registry, { db, redis, isShuttingDown: lifecycle.isShuttingDown });
   app.use(health.routes()).use(metricsRouter(metrics.registry).routes());
   const { server, port } = await listen(app, config.workerHealthPort, config.host);
   // Registered before the queue workers, so it closes after them: probes keep getting answers
