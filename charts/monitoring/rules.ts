@@ -77,7 +77,15 @@ export function buildRules(queues: readonly string[], t: MonitoringThresholds): 
     { record: RECORDED.webhookDeliveries, expr: 'sum by (namespace, outcome) (rate(easeemail_webhook_deliveries_total[5m]))' },
     { record: RECORDED.apiRequests, expr: 'sum by (namespace, status) (rate(easeemail_http_request_duration_seconds_count{role="api"}[5m]))' },
   ];
-  const failure = t.deliveryFailureRatio;
+  const failureRatioAlert = (channel: string, what: string, failed: string, all: string): AlertRuleSpec => ({
+    alert: 'EaseEmailDeliveryFailureRatioHigh',
+    expr: `sum by (namespace) (${failed}) / sum by (namespace) (${all}) > ${t.deliveryFailureRatio.max}`,
+    forSeconds: t.deliveryFailureRatio.forSeconds,
+    severity: 'warning',
+    labels: { channel },
+    summary: `More than ${percent(t.deliveryFailureRatio.max)} of ${what} attempts fail`,
+    description: `Over the last 5 minutes {{ $value | humanizePercentage }} of ${what} delivery attempts were retried or failed.`,
+  });
   const alerts: AlertRuleSpec[] = [
     ...queues.map((queue): AlertRuleSpec => {
       const a = t.backlogAge[queue];
@@ -91,24 +99,9 @@ export function buildRules(queues: readonly string[], t: MonitoringThresholds): 
         description: `The oldest ready job in ${queue} has waited {{ $value | humanizeDuration }} (threshold ${duration(a.maxSeconds)}, for ${duration(a.forSeconds)}). Workers are too few, stuck on a slow peer, or not running.`,
       };
     }),
-    {
-      alert: 'EaseEmailDeliveryFailureRatioHigh',
-      expr: `sum by (namespace) (${RECORDED.emailDeliveries}{outcome!="sent"}) / sum by (namespace) (${RECORDED.emailDeliveries}) > ${failure.max}`,
-      forSeconds: failure.forSeconds,
-      severity: 'warning',
-      labels: { channel: 'email' },
-      summary: `More than ${percent(failure.max)} of SMTP attempts fail`,
-      description: 'Over the last 5 minutes {{ $value | humanizePercentage }} of SMTP delivery attempts were retried or failed.',
-    },
-    {
-      alert: 'EaseEmailDeliveryFailureRatioHigh',
-      expr: `sum by (namespace) (${RECORDED.webhookDeliveries}{outcome=~"retry_scheduled|failed"}) / sum by (namespace) (${RECORDED.webhookDeliveries}{outcome=~"delivered|retry_scheduled|failed"}) > ${failure.max}`,
-      forSeconds: failure.forSeconds,
-      severity: 'warning',
-      labels: { channel: 'webhook' },
-      summary: `More than ${percent(failure.max)} of webhook attempts fail`,
-      description: 'Over the last 5 minutes {{ $value | humanizePercentage }} of webhook delivery attempts were retried or failed.',
-    },
+    failureRatioAlert('email', 'SMTP', `${RECORDED.emailDeliveries}{outcome!="sent"}`, RECORDED.emailDeliveries),
+    // endpoint_disabled is a delivery that was not attempted: neither a failure nor a success.
+    failureRatioAlert('webhook', 'webhook', `${RECORDED.webhookDeliveries}{outcome=~"retry_scheduled|failed"}`, `${RECORDED.webhookDeliveries}{outcome=~"delivered|retry_scheduled|failed"}`),
     {
       alert: 'EaseEmailWebhookEndpointDisabled',
       expr: 'max by (namespace) (easeemail_webhook_endpoints_disabled{by="automatic"}) > 0',

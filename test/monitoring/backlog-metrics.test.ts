@@ -7,6 +7,7 @@ import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { readQueueBacklog, registerBacklogGauges } from '../../app/queue/metrics';
+import { eventually } from '../email/harness';
 import { REDIS_URL } from '../support/env';
 import { deleteRedisPrefix, uniqueName } from '../support/isolation';
 
@@ -19,16 +20,6 @@ function queue(name: string): Queue {
   const q = new Queue(name, { connection: redis, prefix });
   queues.push(q);
   return q;
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 afterAll(async () => {
@@ -99,10 +90,10 @@ test('active and failed jobs are counted', async () => {
   workers.push(w);
   await q.add('fail', {}, { attempts: 1 });
   await q.add('hold', {});
-  const b = await until('one active and one failed', async () => {
+  const b = await eventually(async () => {
     const r = await readQueueBacklog(redis, q);
     return r.active === 1 && r.failed === 1 ? r : undefined;
-  });
+  }, 'one active and one failed');
   expect(b).toMatchObject({ ready: 0, delayed: 0 });
   release();
 });
