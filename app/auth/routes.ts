@@ -4,6 +4,7 @@ import { z } from 'zod';
 import type { ZodOpenApiPathsObject } from 'zod-openapi';
 import { requireScope } from '../http/auth';
 import type { ApiModule } from '../http/module';
+import { problemResponses } from '../shared/openapi';
 import type { ApiKeyService } from './api-keys';
 
 const apiKeySummary = z
@@ -25,6 +26,7 @@ const paths: ZodOpenApiPathsObject = {
       tags: ['api-keys'],
       responses: {
         200: { description: 'the keys, oldest first', content: { 'application/json': { schema: z.object({ data: z.array(apiKeySummary) }) } } },
+        ...problemResponses(401, 403),
       },
     },
   },

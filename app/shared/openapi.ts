@@ -32,20 +32,24 @@ export const problemSchema = z
   .meta({ id: 'Problem', description: 'RFC 9457 problem details' });
 
 const PROBLEM_DESCRIPTIONS: Record<number, string> = {
-  400: 'Malformed request (e.g. invalid JSON)',
+  400: 'Malformed request (invalid JSON, or a body that is not what its Content-Encoding says)',
   401: 'Missing or invalid API key',
   403: 'The API key lacks the scope',
   404: 'Not found',
   409: 'Conflict',
   413: 'Request body too large',
-  415: 'Body is not application/json',
+  415: 'Body is not application/json, or its Content-Encoding is not gzip, deflate or br',
   422: 'Invalid fields; `errors` names each one',
   429: 'Rate limited; see Retry-After',
+  503: 'PostgreSQL (named in `detail`) cannot serve the request now; retry after Retry-After',
 };
 
-/** problem+json responses for the given statuses, for an operation's `responses`. */
+/**
+ * problem+json responses for the given statuses, for an operation's `responses`. Every
+ * operation reads PostgreSQL, so every one may answer 503 (http/outages.ts).
+ */
 export function problemResponses(...statuses: number[]) {
   return Object.fromEntries(
-    statuses.map((s) => [String(s), { description: PROBLEM_DESCRIPTIONS[s] ?? 'Error', content: { 'application/problem+json': { schema: problemSchema } } }]),
+    [...new Set([...statuses, 503])].map((s) => [String(s), { description: PROBLEM_DESCRIPTIONS[s] ?? 'Error', content: { 'application/problem+json': { schema: problemSchema } } }]),
   );
 }

@@ -85,6 +85,15 @@ test('PostgreSQL stopped: 503 problem+json with Retry-After within 5 s, logged o
   expect(apiLog.some((l) => l.level === 30 && l.dependency === 'PostgreSQL' && /serving again/.test(l.msg))).toBe(true);
 });
 
+test('the OpenAPI document lists the 503 on every /v1 operation', async () => {
+  const doc = (await (await fetch(`${base}/openapi.json`)).json()) as { paths: unknown };
+  const operations = Object.entries(doc.paths as Record<string, Record<string, { responses: Record<string, unknown> }>>)
+    .filter(([path]) => path.startsWith('/v1/'))
+    .flatMap(([path, ops]) => Object.entries(ops).map(([method, op]) => ({ op: `${method} ${path}`, has503: '503' in op.responses })));
+  expect(operations.length).toBeGreaterThan(15);
+  expect(operations.filter((o) => !o.has503)).toEqual([]);
+});
+
 test('PostgreSQL unreachable (connections hang): 503 within 5 s, not a request stuck for ever', async () => {
   proxy.stall();
   try {
