@@ -196,19 +196,33 @@ export function createTemplateService(deps: { db: Db }) {
     if (next.html === null && next.text === null) {
       throw new ValidationError('a template needs html, text or both', [{ path: '/text', message: 'removing both bodies leaves nothing to send' }]);
     }
-    const c = compileAll(next);
-    const data: Prisma.TemplateUpdateInput = { ...next, ...(patch.name !== undefined ? { name: patch.name } : {}) };
+    compileAll(next);
+    // Last writer wins, as for any PATCH without a precondition (no ETags): refusing a
+    // concurrent edit with a 409 nobody asked for only made clients retry blindly. Only the
+    // fields this PATCH names are written, so concurrent PATCHes of different fields both stay;
+    // removing a body still requires the other one to be there at write time.
+    const data: Prisma.TemplateUpdateManyMutationInput = Object.fromEntries(
+      (['name', 'subject', 'html', 'text'] as const).filter((f) => patch[f] !== undefined).map((f) => [f, patch[f]]),
+    );
+    const where: Prisma.TemplateWhereInput = {
+      id: current.id,
+      ...(patch.html === null ? { text: { not: null } } : {}),
+      ...(patch.text === null ? { html: { not: null } } : {}),
+    };
+    let rows: Template[];
     try {
-      // Last writer wins, as for any PATCH without a precondition (no ETags): refusing a
-      // concurrent edit with a 409 nobody asked for only made clients retry blindly.
-      const { count } = await db.template.updateMany({ where: { id: current.id }, data });
-      if (count === 0) throw new NotFoundError(`no template ${JSON.stringify(idOrName)} (deleted while updating it)`);
+      rows = await db.template.updateManyAndReturn({ where, data });
     } catch (err) {
       if (isUniqueViolation(err)) throw new ConflictError(`a template named "${patch.name}" already exists`);
       throw err;
     }
-    const row = await db.template.findUniqueOrThrow({ where: { id: current.id } });
-    return toView(row, variablesOf(c.subject, c.html, c.text));
+    if (rows.length === 0) {
+      if (!(await db.template.findUnique({ where: { id: current.id }, select: { id: true } }))) {
+        throw new NotFoundError(`no template ${JSON.stringify(idOrName)} (deleted while updating it)`);
+      }
+      throw new ConflictError('a concurrent change removed the other body; a template needs html, text or both');
+    }
+    return toView(rows[0], compiled(rows[0]).variables);
   }
 
   async function remove(idOrName: string): Promise<void> {

@@ -209,6 +209,13 @@ describe('accepted edges', () => {
     expect(results.map((r) => r.body.text)).toContain(final);
   });
 
+  test('concurrent PATCHes of different fields both stay', async () => {
+    await s.call('POST', '/v1/templates', { name: 'racy-fields', subject: 's0', text: 't0' });
+    const [a, b] = await Promise.all([s.call('PATCH', '/v1/templates/racy-fields', { subject: 's1' }), s.call('PATCH', '/v1/templates/racy-fields', { html: '<p>h1</p>' })]);
+    expect([a.status, b.status]).toEqual([200, 200]);
+    expect((await s.call('GET', '/v1/templates/racy-fields')).body).toMatchObject({ subject: 's1', html: '<p>h1</p>', text: 't0' });
+  });
+
   test('GET /v1/templates lists without bodies', async () => {
     await s.call('POST', '/v1/templates', { name: 'big-body', subject: 'Big', html: 'x'.repeat(1024 * 1024) });
     const res = await s.call('GET', '/v1/templates?limit=100');
