@@ -48,7 +48,7 @@ export async function startApi(config: Config, log: Logger): Promise<RunningApi>
   const rateLimit = createApiRateLimit({ redis, log, lifecycle, prefix: config.redisPrefix, ...config.rateLimit });
   const auth = createRouteGuard({ apiKeys, rateLimit });
   const idempotency = createIdempotency({ db });
-  const jobs = createJobProducer({ queues, redis, settings: config, log });
+  const jobs = createJobProducer({ queues, redis, settings: { email: config.email }, log });
   registerQueueMetrics(metrics.registry, redis, queues);
 
   // Domain services.

@@ -52,7 +52,7 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
   lifecycle.onShutdown('health server', () => closeServer(server));
 
   // Shared services. Resources registered here close after the queue workers (reverse order).
-  const jobs = createJobProducer({ queues, redis, settings: config, log });
+  const jobs = createJobProducer({ queues, redis, settings: { email: config.email }, log });
   registerQueueMetrics(metrics.registry, redis, queues);
   const transport = createSmtpTransport({ smtpUrl: config.smtpUrl, smtpTimeoutMs: config.smtpTimeoutMs, smtpPoolSize: config.smtpPoolSize });
   lifecycle.onShutdown('smtp transport', () => transport.close());
