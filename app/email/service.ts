@@ -14,6 +14,7 @@ import { renderEmailTemplate, type TemplateRef, type TemplateService } from '../
 import type { JobProducer } from '../queue/producer';
 import { recordEvent } from '../webhooks';
 import { emailEventPayload } from './events';
+import { decodeCursor, encodeCursor } from '../shared/cursor';
 import { mailboxAddress } from '../shared/mailbox';
 import { base64DecodedBytes, type SendEmailInput } from './schemas';
 import { createEmailWriter, type NewEmailRow, type StoredAttachment } from './store';
@@ -32,17 +33,18 @@ function toIso(d: Date | null): string | null {
   return d ? d.toISOString() : null;
 }
 
-function encodeCursor(createdAt: Date, id: string): string {
-  return Buffer.from(`${createdAt.toISOString()}|${id}`, 'utf8').toString('base64url');
+/** Emails are listed by (createdAt, id): the cursor is the last row's `<ISO time>|<id>`. */
+function emailCursor(createdAt: Date, id: string): string {
+  return encodeCursor(`${createdAt.toISOString()}|${id}`);
 }
 
-function decodeCursor(cursor: string): { createdAt: Date; id: string } {
-  const [iso, id, extra] = Buffer.from(cursor, 'base64url').toString('utf8').split('|');
-  const createdAt = new Date(iso ?? '');
-  const valid =
-    extra === undefined && id !== undefined && /^[0-9a-f-]{36}$/.test(id) && !Number.isNaN(createdAt.getTime()) && encodeCursor(createdAt, id) === cursor;
-  if (!valid) throw new ValidationError('invalid cursor: pass nextCursor from the previous page unchanged', [{ path: '/cursor', message: 'not a cursor this API issued' }]);
-  return { createdAt, id };
+function emailCursorPosition(cursor: string): { createdAt: Date; id: string } {
+  const [iso, id] = decodeCursor(cursor, (text) => {
+    const [iso, id, extra] = text.split('|');
+    const at = new Date(iso ?? '');
+    return extra === undefined && id !== undefined && /^[0-9a-f-]{36}$/.test(id) && !Number.isNaN(at.getTime()) && at.toISOString() === iso;
+  }).split('|');
+  return { createdAt: new Date(iso), id };
 }
 
 /** Message-ID on the sender's domain: stable across retries, so receivers can drop duplicates. */
@@ -209,7 +211,7 @@ export function createEmailService(deps: {
 
   /** Newest first; keyset pagination on (createdAt, id), which the emails_createdAt_id index serves. */
   async function list(query: { status?: EmailStatus; tag?: string; limit: number; cursor?: string }) {
-    const after = query.cursor !== undefined ? decodeCursor(query.cursor) : undefined;
+    const after = query.cursor !== undefined ? emailCursorPosition(query.cursor) : undefined;
     const rows = await db.email.findMany({
       where: {
         ...(query.status ? { status: query.status } : {}),
@@ -224,7 +226,7 @@ export function createEmailService(deps: {
     const last = page[page.length - 1];
     return {
       data: page.map((r) => ({ ...r, scheduledAt: toIso(r.scheduledAt), createdAt: r.createdAt.toISOString(), sentAt: toIso(r.sentAt) })),
-      nextCursor: rows.length > query.limit ? encodeCursor(last.createdAt, last.id) : null,
+      nextCursor: rows.length > query.limit ? emailCursor(last.createdAt, last.id) : null,
     };
   }
 

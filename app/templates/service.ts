@@ -6,6 +6,7 @@
 import type { Db, Prisma } from '../db/client';
 import { ConflictError, NotFoundError, ValidationError, type FieldError } from '../errors';
 import { isUniqueViolation } from '../shared/db-errors';
+import { decodeCursor, encodeCursor } from '../shared/cursor';
 import { hasHeaderBreak, HEADER_BREAK_MESSAGE } from '../shared/headers';
 import { looksLikeUuid } from '../shared/ids';
 import type { Template } from '../generated/prisma/client';
@@ -84,17 +85,8 @@ function toView(row: Template, variables: string[]): TemplateView {
   };
 }
 
-function encodeCursor(name: string): string {
-  return Buffer.from(name, 'utf8').toString('base64url');
-}
-
-function decodeCursor(cursor: string): string {
-  const name = Buffer.from(cursor, 'base64url').toString('utf8');
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(name) || encodeCursor(name) !== cursor) {
-    throw new ValidationError('invalid cursor: pass nextCursor from the previous page unchanged', [{ path: '/cursor', message: 'not a cursor this API issued' }]);
-  }
-  return name;
-}
+/** Templates are listed by name: the cursor is the last name. */
+const TEMPLATE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
 /**
  * Renders a compiled template. Variables missing from `data` are a 422 whose paths point into
@@ -166,7 +158,7 @@ export function createTemplateService(deps: { db: Db }) {
   }
 
   async function list(query: { limit: number; cursor?: string }): Promise<{ data: TemplateSummary[]; nextCursor: string | null }> {
-    const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor);
+    const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor, (name) => TEMPLATE_NAME.test(name));
     const rows = await db.template.findMany({
       where: after === undefined ? {} : { name: { gt: after } },
       orderBy: { name: 'asc' },
