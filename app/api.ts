@@ -36,7 +36,7 @@ export interface RunningApi {
 
 export async function startApi(config: Config, log: Logger): Promise<RunningApi> {
   const lifecycle = createLifecycle(log, config.shutdownTimeoutMs);
-  const { db, redis, queues, metrics } = createContainer({ role: 'api', config, log, lifecycle });
+  const { db, redis, queues, metrics } = createContainer({ role: 'api', config, log, lifecycle, dbPoolSize: 20 });
   warnUnlessNoEviction(redis, log);
 
   // Shared services: built once, handed to every module that uses them.

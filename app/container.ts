@@ -15,14 +15,13 @@ import type { Lifecycle } from './lifecycle';
 import type { Logger } from './log';
 import { createQueues, producerConnection, type Queues } from './queue';
 
-export type Role = 'api' | 'worker';
-
 export interface Container {
-  role: Role;
+  /** The role's name (api, worker, ...): the `role` label of every metric. */
+  role: string;
   config: Config;
   log: Logger;
   lifecycle: Lifecycle;
-  /** Prisma over a pool sized for the role. */
+  /** Prisma over a pool of the size the root asked for. */
   db: Db;
   /** Fail-fast connection for producers, health checks and rate limiting. */
   redis: Redis;
@@ -36,9 +35,9 @@ export interface Container {
   openStatementPool(name: string, max: number): Pool;
 }
 
-export function createContainer(opts: { role: Role; config: Config; log: Logger; lifecycle: Lifecycle }): Container {
+export function createContainer(opts: { role: string; config: Config; log: Logger; lifecycle: Lifecycle; dbPoolSize?: number }): Container {
   const { role, config, log, lifecycle } = opts;
-  const db = createDb(config.databaseUrl, { poolSize: role === 'worker' ? Math.max(10, config.workerConcurrency * 2) : 20 });
+  const db = createDb(config.databaseUrl, { poolSize: opts.dbPoolSize ?? 10 });
   lifecycle.onShutdown('database', () => db.$disconnect());
   const redis = producerConnection(config.redisUrl);
   lifecycle.onShutdown('redis', () => redis.quit().catch(() => redis.disconnect()));

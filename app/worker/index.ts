@@ -38,7 +38,8 @@ export interface RunningWorker {
 
 export async function startWorker(config: Config, log: Logger): Promise<RunningWorker> {
   const lifecycle = createLifecycle(log, config.shutdownTimeoutMs);
-  const c = createContainer({ role: 'worker', config, log, lifecycle });
+  // Grows with the email jobs in flight: 2 connections per job, at least 10.
+  const c = createContainer({ role: 'worker', config, log, lifecycle, dbPoolSize: Math.max(10, config.workerConcurrency * 2) });
   const { db, redis, queues, metrics } = c;
   warnUnlessNoEviction(redis, log);
 
