@@ -158,8 +158,9 @@ export function createWebhookProcessor(deps: WebhookProcessorDeps): QueueProcess
     const at = new Date(now());
     const attemptNumber = d.attemptCount + 1;
     if (result.outcome === 'success') {
-      await store.record({ id: d.id, startedAt, result, status: 'delivered', nextAttemptAt: null, at });
+      // Endpoint first (as after a failure): once a client sees the delivery delivered, the streak shows ended.
       if (d.failingSince !== null) await db.webhookEndpoint.updateMany({ where: { id: d.endpointId }, data: { failingSince: null } });
+      await store.record({ id: d.id, startedAt, result, status: 'delivered', nextAttemptAt: null, at });
       metrics.delivered(d.endpointId, d.eventCreatedAt, at);
       return 'delivered';
     }
