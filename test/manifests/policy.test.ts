@@ -101,14 +101,15 @@ describe.each(PROFILES)('policy: %s profile', (profile) => {
   const objects = loadProfile(profile);
   const config = find(objects, 'ConfigMap', 'easeemail-config').data as Record<string, string>;
 
-  it('every container has a memory limit, CPU and memory requests, and requests within limits', () => {
+  it('every container has a memory limit, CPU and memory requests, requests within limits, and no CPU limit', () => {
     for (const o of workloads(objects)) {
       for (const c of allContainers(o)) {
         const at = `${o.metadata.name}/${c.name}`;
         const { limits = {}, requests = {} } = c.resources ?? {};
         expect({ at, limit: limits.memory !== undefined, cpu: requests.cpu !== undefined, memory: requests.memory !== undefined }).toEqual({ at, limit: true, cpu: true, memory: true });
         expect(quantity(requests.memory, 'bytes')).toBeLessThanOrEqual(quantity(limits.memory, 'bytes'));
-        if (limits.cpu) expect(quantity(requests.cpu, 'millicores')).toBeLessThanOrEqual(quantity(limits.cpu, 'millicores'));
+        // No CPU limit on purpose (charts/model.ts cpuLimitMillis: CFS throttling adds latency spikes).
+        expect({ at, cpuLimit: limits.cpu }).toEqual({ at, cpuLimit: undefined });
       }
     }
   });
