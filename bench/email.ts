@@ -19,7 +19,7 @@ import { describeMachine, fmt, loadAverage, printReport, runBenchmark, type Resu
 import { processCpuMs, sampleRss } from './lib/rss';
 import { startSmtpSink } from './lib/smtp-sink';
 import { benchStack, compiledMain, type RoleProcess } from './lib/stack';
-import { summarize } from './lib/stats';
+import { summarize } from '../test/support/stats';
 
 const seconds = (name: string, fallback: number) => Number(process.env[name] ?? fallback) * 1000;
 const ACCEPT_MS = seconds('BENCH_ACCEPT_SECONDS', 20);

@@ -24,7 +24,7 @@ import { closedLoop, openLoop, type LoadRequest, type LoadResult } from './lib/l
 import { fmt, renderTable, type ResultRow } from './lib/report';
 import { processCpuMs, sampleRss } from './lib/rss';
 import { benchStack, type BenchStack, type RoleProcess } from './lib/stack';
-import { summarize } from './lib/stats';
+import { summarize } from '../test/support/stats';
 
 const DELIVERIES = Number(process.env.BENCH_DELIVERIES ?? 20_000);
 const LATENCY_MS = Number(process.env.BENCH_LATENCY_SECONDS ?? 15) * 1000;

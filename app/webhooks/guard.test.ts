@@ -3,7 +3,7 @@
  * loopback). Delivery-time refusals of names are tested in test/webhooks/guard-delivery.test.ts.
  */
 import type dns from 'node:dns';
-import { REFUSED_AT_CREATION } from '../../test/webhooks/private-urls';
+import { REFUSED_AT_CREATION } from './private-urls.fixture';
 import { classifyAddress, endpointUrlProblem, guardedLookup, OutboundAddressRefusedError, type LookupFunction } from './guard';
 
 const strict = { allowPrivateNetworks: false };

@@ -9,7 +9,7 @@
  * failed build falls back to tsx with a warning. BENCH_NODE_OPTIONS is passed to the api and
  * worker as NODE_OPTIONS (e.g. "--max-old-space-size=160" to see the effect of a heap cap).
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -18,7 +18,7 @@ import type { Env } from '../../app/config';
 import { createApiKeyService } from '../../app/auth/api-keys';
 import globalSetup from '../../test/support/global-setup';
 import { createTestEnvironment, type TestEnvironment } from '../../test/support/isolation';
-import { freePort, startCli, stopProcess, waitForHttp, type CliProcess } from '../../test/support/processes';
+import { startRole, stopProcess, type CliProcess } from '../../test/support/processes';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
@@ -67,15 +67,6 @@ export function compiledMain(): Promise<string | undefined> {
   return compiled;
 }
 
-function startCompiled(main: string, args: string[], env: Env): CliProcess {
-  const child = spawn(process.execPath, [main, ...args], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
-  return { child, output: () => out, exited };
-}
-
 export async function benchStack(label: string, env: Env, scopes: string[] = ['admin']): Promise<BenchStack> {
   await globalSetup(); // makes sure PostgreSQL and Redis answer and the database exists
   const main = await compiledMain();
@@ -84,22 +75,12 @@ export async function benchStack(label: string, env: Env, scopes: string[] = ['a
   const processes: RoleProcess[] = [];
 
   async function start(role: 'api' | 'worker', extraEnv: Env = {}): Promise<RoleProcess> {
-    const port = await freePort();
-    const portKey = role === 'api' ? 'PORT' : 'WORKER_HEALTH_PORT';
     const roleEnv = {
       ...t.env,
       ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}),
       ...extraEnv,
-      [portKey]: String(port),
     };
-    const cli = main ? startCompiled(main, [role], roleEnv) : startCli([role], roleEnv);
-    const url = `http://127.0.0.1:${port}`;
-    try {
-      await waitForHttp(`${url}/health/ready`, { timeoutMs: 60_000 });
-    } catch (err) {
-      await stopProcess(cli, 'SIGKILL');
-      throw new Error(`${role} did not become ready: ${(err as Error).message}\n${cli.output().slice(-2000)}`);
-    }
+    const { cli, url } = await startRole(role, roleEnv, { main, timeoutMs: 60_000 });
     const proc: RoleProcess = {
       role,
       pid: cli.child.pid!,

@@ -12,6 +12,7 @@ import {
   IMAGE,
   docker,
   eventually,
+  POLL,
   logs,
   removeContainers,
   report,
@@ -73,9 +74,9 @@ async function processes(container: string): Promise<{ pid: number; ppid: number
 
 async function waitUntilHealthy(container: string, role: 'api' | 'worker'): Promise<void> {
   await eventually(
-    `${role} in ${container} to be ready`,
     async () => ((await exec(container, ['easeemail', 'healthcheck', role, '--ready'])).code === 0 ? true : undefined),
-    { timeoutMs: 90_000, describe: () => logs(container) },
+    `${role} in ${container} to be ready`,
+    { ...POLL, timeoutMs: 90_000, describe: () => logs(container) },
   );
 }
 
@@ -111,7 +112,8 @@ describe('docker-entrypoint.sh', () => {
     // By address, not by name: no DNS look-up that the network's resolver might forward elsewhere.
     const silentIp = (await docker(['inspect', '-f', `{{(index .NetworkSettings.Networks "${project.network('internal')}").IPAddress}}`, silent])).stdout.trim();
     expect(silentIp).toMatch(/^\d+\.\d+\.\d+\.\d+$/);
-    await eventually('the silent server to listen', async () => ((await exec(silent, ['node', '-e', 'require("net").connect(5432, "127.0.0.1").on("connect", () => process.exit(0)).on("error", () => process.exit(1))'])).code === 0 ? true : undefined), {
+    await eventually(async () => ((await exec(silent, ['node', '-e', 'require("net").connect(5432, "127.0.0.1").on("connect", () => process.exit(0)).on("error", () => process.exit(1))'])).code === 0 ? true : undefined), 'the silent server to listen', {
+      ...POLL,
       timeoutMs: 30_000,
       intervalMs: 300,
     });
@@ -213,7 +215,8 @@ describe('docker-entrypoint.sh', () => {
 
   test('SIGTERM while still waiting for the data stores stops the container at once, not at the kill deadline', async () => {
     const waiting = await start(['api'], appEnv('ct_waiting', { DATABASE_URL: databaseUrl('ct_waiting', '127.0.0.1:1'), WAIT_TIMEOUT_SECONDS: '120' }));
-    await eventually('the entrypoint to be waiting', async () => ((await processes(waiting)).some((p) => p.argv.includes('wait')) ? true : undefined), {
+    await eventually(async () => ((await processes(waiting)).some((p) => p.argv.includes('wait')) ? true : undefined), 'the entrypoint to be waiting', {
+      ...POLL,
       timeoutMs: 30_000,
       describe: () => logs(waiting),
     });

@@ -28,6 +28,7 @@ import {
   IMAGE_FULL_NAME,
   ROOT,
   eventually,
+  POLL,
   freePort,
   http,
   mustRun,
@@ -179,24 +180,24 @@ describe('k8s/dev Deployments under podman kube play', () => {
     const t0 = Date.now();
     // What the kubelet's readinessProbe would ask, on the published port.
     const ready = await eventually(
-      `${role} ${readiness.path} on 127.0.0.1:${hostPorts[role]}`,
       async () => {
         const r = await http(`http://127.0.0.1:${hostPorts[role]}${readiness.path}`);
         return r.status === 200 ? r.body : undefined;
       },
-      { timeoutMs: 120_000, describe: async () => { const r = await run('podman', ['logs', (await podContainer(role)).name]); return (r.stdout + r.stderr).slice(-4000); } },
+      `${role} ${readiness.path} on 127.0.0.1:${hostPorts[role]}`,
+      { ...POLL, timeoutMs: 120_000, describe: async () => { const r = await run('podman', ['logs', (await podContainer(role)).name]); return (r.stdout + r.stderr).slice(-4000); } },
     );
     expect(ready).toMatchObject({ status: 'ready', database: 'ok', redis: 'ok' });
     const { name } = await podContainer(role);
     expect((await execIn(name, ['easeemail', 'healthcheck', role, '--ready'])).code).toBe(0);
     const health = await eventually(
-      `${role} liveness healthcheck to pass`,
       async () => {
         const s = (await podContainer(role)).inspect.State;
         const status = s.Health?.Status ?? s.Healthcheck?.Status;
         return status === 'healthy' ? status : undefined;
       },
-      { timeoutMs: 60_000 },
+      `${role} liveness healthcheck to pass`,
+      { ...POLL, timeoutMs: 60_000 },
     );
     expect(health).toBe('healthy');
     report(`${role} pod ready and live ${((Date.now() - t0) / 1000).toFixed(1)} s after the readiness polling began`);
@@ -211,12 +212,12 @@ describe('k8s/dev Deployments under podman kube play', () => {
     const sent = await http(`http://127.0.0.1:${hostPorts.api}/v1/emails`, { method: 'POST', headers: { authorization: `Bearer ${key}` }, json: { to: 'kube@example.com', subject, text: 'from the kube-play pods' } });
     expect(sent.status).toBe(202);
     const found = await eventually(
-      'the email in mailpit',
       async () => {
         const r = await http(`http://127.0.0.1:${project.ports.mailpit}/api/v1/search?query=${encodeURIComponent(`subject:${id}`)}`);
         return r.body?.messages?.length ? r.body.messages[0] : undefined;
       },
-      { timeoutMs: 60_000 },
+      'the email in mailpit',
+      { ...POLL, timeoutMs: 60_000 },
     );
     expect(found.Subject).toBe(subject);
   });

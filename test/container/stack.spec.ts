@@ -16,6 +16,7 @@ import {
   type ContainerState,
   docker,
   eventually,
+  POLL,
   http,
   logs,
   mapLimit,
@@ -112,17 +113,18 @@ describe('compose/compose.yaml', () => {
   test('an email sent through the API is delivered to the mail catcher', async () => {
     const subject = `hello ${runId}`;
     const id = await sendEmail(subject, 'first.reader@example.com');
-    const [message] = await eventually('the email in mailpit', async () => ((await mailsTagged(runId)).length > 0 ? mailsTagged(runId) : undefined), {
+    const [message] = await eventually(async () => ((await mailsTagged(runId)).length > 0 ? mailsTagged(runId) : undefined), 'the email in mailpit', {
+      ...POLL,
       timeoutMs: 60_000,
       describe: serviceLogs,
     });
     expect(message.Subject).toBe(subject);
     expect(message.To.map((t) => t.Address)).toEqual(['first.reader@example.com']);
     expect(message.From.Address).toBe('dev@easeemail.test'); // MAIL_FROM of the compose file
-    const email = await eventually('the email to be sent', async () => {
+    const email = await eventually(async () => {
       const r = await http(api(`/v1/emails/${id}`), { headers: auth() });
       return r.body?.status === 'sent' ? r.body : undefined;
-    }, { timeoutMs: 30_000 });
+    }, 'the email to be sent', { ...POLL, timeoutMs: 30_000 });
     expect(email.attempts.length).toBeGreaterThanOrEqual(1);
   });
 
@@ -133,7 +135,7 @@ describe('compose/compose.yaml', () => {
       ' console.log(JSON.stringify({ url: req.url, headers: req.headers, body: Buffer.concat(chunks).toString("utf8") })); res.statusCode = 204; res.end(); }); })' +
       '.listen(8080, () => console.log("listening"))';
     await runDetached(receiver, ['--network', project.network('internal'), '--network-alias', 'hooks', IMAGE, 'node', '-e', receiverCode]);
-    await eventually('the receiver to listen', async () => ((await logs(receiver)).includes('listening') ? true : undefined), { timeoutMs: 30_000, intervalMs: 300 });
+    await eventually(async () => ((await logs(receiver)).includes('listening') ? true : undefined), 'the receiver to listen', { ...POLL, timeoutMs: 30_000, intervalMs: 300 });
 
     const eventType = `container.suite.${runId}`;
     const created = await http(api('/v1/webhook-endpoints'), { method: 'POST', headers: auth(), json: { url: 'http://hooks:8080/easeemail', eventTypes: [eventType] } });
@@ -146,12 +148,12 @@ describe('compose/compose.yaml', () => {
     expect(published.status).toBe(202);
 
     const request = await eventually(
-      'the webhook at the receiver',
       async () => {
         const lines = (await logs(receiver)).split('\n').filter((l) => l.startsWith('{'));
         return lines.length > 0 ? (JSON.parse(lines[0]) as { url: string; headers: Record<string, string>; body: string }) : undefined;
       },
-      { timeoutMs: 60_000, describe: serviceLogs },
+      'the webhook at the receiver',
+      { ...POLL, timeoutMs: 60_000, describe: serviceLogs },
     );
     expect(request.url).toBe('/easeemail');
     const verified = new Webhook(secret).verify(request.body, request.headers) as { type: string; data: unknown };
@@ -160,10 +162,10 @@ describe('compose/compose.yaml', () => {
     // The check can fail: a changed body does not verify.
     expect(() => new Webhook(secret).verify(request.body.replace('42', '43'), request.headers)).toThrow();
 
-    const event = await eventually('the delivery to be recorded', async () => {
+    const event = await eventually(async () => {
       const r = await http(api(`/v1/events/${published.body.id}`), { headers: auth() });
       return r.body?.deliveries?.[0]?.status === 'delivered' ? r.body : undefined;
-    }, { timeoutMs: 120_000 }); // a first attempt can meet a receiver still starting; its retry comes 5 s later
+    }, 'the delivery to be recorded', { ...POLL, timeoutMs: 120_000 }); // a first attempt can meet a receiver still starting; its retry comes 5 s later
     expect(event.deliveries[0].id).toBe(request.headers['webhook-id']);
   });
 
@@ -174,7 +176,7 @@ describe('compose/compose.yaml', () => {
     // is accepted while no worker runs. Either way all 300 must arrive once it is back.
     const t0 = Date.now();
     const firstHalf = mapLimit(subjects.slice(0, 150), 10, (s, i) => sendEmail(s, `reader${i}@example.com`));
-    await eventually('the first bulk emails to arrive', async () => ((await mailsTagged(tag)).length > 0 ? true : undefined), { timeoutMs: 60_000, intervalMs: 100 });
+    await eventually(async () => ((await mailsTagged(tag)).length > 0 ? true : undefined), 'the first bulk emails to arrive', { ...POLL, timeoutMs: 60_000, intervalMs: 100 });
     const [worker] = await project.containers('worker');
     const stop = await project.compose(['stop', '-t', '30', 'worker']);
     const [stopped] = await project.containers('worker');
@@ -196,12 +198,12 @@ describe('compose/compose.yaml', () => {
     await project.compose(['start', 'worker']);
     await project.waitHealthy({ timeoutMs: 120_000, expect: { worker: 1 } });
     const delivered = await eventually(
-      'all 300 in mailpit',
       async () => {
         const messages = await mailsTagged(tag);
         return new Set(messages.map((m) => m.Subject)).size === 300 ? messages : undefined;
       },
-      { timeoutMs: 180_000, describe: async () => `${new Set((await mailsTagged(tag)).map((m) => m.Subject)).size}/300 delivered\n${await serviceLogs()}` },
+      'all 300 in mailpit',
+      { ...POLL, timeoutMs: 180_000, describe: async () => `${new Set((await mailsTagged(tag)).map((m) => m.Subject)).size}/300 delivered\n${await serviceLogs()}` },
     );
     report(`after the restart the other ${300 - deliveredAtStop} arrived in ${((Date.now() - t1) / 1000).toFixed(1)} s; messages in mailpit: ${delivered.length} (duplicates: ${delivered.length - 300})`);
     expect([...new Set(delivered.map((m) => m.Subject))].sort()).toEqual(subjects);
@@ -227,7 +229,8 @@ describe('compose/compose.yaml', () => {
     const before = await Promise.all(workers.map((w) => workerDeliveries(w.id)));
     const tag = `scaled-${runId}`;
     await mapLimit(Array.from({ length: 60 }, (_, i) => `${tag} #${i}`), 10, (s) => sendEmail(s));
-    await eventually('60 emails in mailpit', async () => (new Set((await mailsTagged(tag)).map((m) => m.Subject)).size === 60 ? true : undefined), {
+    await eventually(async () => (new Set((await mailsTagged(tag)).map((m) => m.Subject)).size === 60 ? true : undefined), '60 emails in mailpit', {
+      ...POLL,
       timeoutMs: 120_000,
       describe: serviceLogs,
     });

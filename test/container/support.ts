@@ -9,9 +9,13 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import packageJson from '../../package.json';
+import { eventually, type EventuallyOptions } from '../support/eventually';
 import { freePort } from '../support/processes';
 
-export { freePort };
+export { eventually, freePort };
+
+/** How the suite polls containers: each look costs a docker call, and errors mean "still starting". */
+export const POLL = { intervalMs: 1_000, retryErrors: true } satisfies EventuallyOptions;
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const COMPOSE_FILE = path.join(ROOT, 'compose', 'compose.yaml');
@@ -62,24 +66,6 @@ export function uniqueName(prefix: string): string {
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Polls `check` until it returns a value other than undefined; throws with `describe()` on timeout. */
-export async function eventually<T>(what: string, check: () => Promise<T | undefined>, opts: { timeoutMs: number; intervalMs?: number; describe?: () => Promise<string> | string }): Promise<T> {
-  const deadline = Date.now() + opts.timeoutMs;
-  let lastError = '';
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined) return v;
-    } catch (err) {
-      lastError = (err as Error).message;
-    }
-    if (Date.now() > deadline) {
-      const detail = opts.describe ? await opts.describe() : '';
-      throw new Error(`timed out after ${opts.timeoutMs} ms waiting for ${what}${lastError ? ` (last error: ${lastError})` : ''}${detail ? `\n${detail}` : ''}`);
-    }
-    await sleep(opts.intervalMs ?? 1_000);
-  }
-}
 
 export interface ContainerState {
   id: string;
@@ -152,7 +138,6 @@ export class ComposeProject {
    */
   async waitHealthy(opts: { timeoutMs: number; expect?: Record<string, number> }): Promise<ContainerState[]> {
     return eventually(
-      `project ${this.name} to be healthy`,
       async () => {
         const states = await this.containers();
         for (const s of states) {
@@ -163,13 +148,15 @@ export class ComposeProject {
         const ready = states.every((s) => (s.status === 'exited' && s.exitCode === 0) || (s.status === 'running' && (s.health === '' || s.health === 'healthy')));
         return ready && states.length > 0 ? states : undefined;
       },
+      `project ${this.name} to be healthy`,
       {
+        ...POLL,
+        // A container that exited non-zero or turned unhealthy ends the wait at once.
+        retryErrors: (err) => !(err instanceof FatalError),
         timeoutMs: opts.timeoutMs,
         describe: async () => (await this.containers()).map((s) => `${s.name}: ${s.status} ${s.health}`).join('\n'),
       },
-    ).catch((err) => {
-      throw err instanceof FatalError ? new Error(err.message) : err;
-    });
+    );
   }
 
   /** `down -v -t 10`: containers, networks and volumes of the project; safe to call twice. */

@@ -1,12 +1,13 @@
 /** Per-API-key rate limiting in Redis: headers on every answer, 429 problem+json past the budget. */
 import { createApiKeyService } from '../../app/auth/api-keys';
 import { rateLimitPolicy } from '../../app/http/rate-limit';
-import { request, startEmailStack, type EmailStack } from './harness';
+import { request } from '../support/http';
+import { FAST_ENV, startStack, type Stack } from '../support/stack';
 
-let s: EmailStack;
+let s: Stack;
 
 beforeAll(async () => {
-  s = await startEmailStack('email_rate_limit', { worker: false, env: { RATE_LIMIT_PER_SECOND: '1', RATE_LIMIT_BURST: '4' } });
+  s = await startStack('email_rate_limit', { worker: false, env: { ...FAST_ENV, RATE_LIMIT_PER_SECOND: '1', RATE_LIMIT_BURST: '4' } });
 });
 afterAll(async () => {
   await s?.stop();

@@ -2,12 +2,12 @@
  * SMTP failures against a scripted real SMTP server: 4xx and refused connections are retried
  * with backoff (shrunk to milliseconds here), 5xx fails at once, and every attempt is recorded.
  */
-import { emailReaches, receivedEmail, startEmailStack, type EmailStack } from './harness';
+import { emailReaches, FAST_ENV, jobsFinished, receivedEmail, startStack, type Stack } from '../support/stack';
 
-let s: EmailStack;
+let s: Stack;
 
 beforeAll(async () => {
-  s = await startEmailStack('email_retries', { env: { EMAIL_MAX_ATTEMPTS: '3' } });
+  s = await startStack('email_retries', { env: { ...FAST_ENV, EMAIL_MAX_ATTEMPTS: '3' } });
 });
 afterAll(async () => {
   await s?.stop();
@@ -53,8 +53,8 @@ test('550: failed after one attempt, with the reply and an email.failed event', 
   expect(s.smtp.messages).toHaveLength(0);
   const event = await failedEvent(res.body.id);
   expect(event?.payload).toMatchObject({ emailId: res.body.id, status: 'failed', attempts: 1, smtpResponse: expect.stringMatching(/^550/) });
-  // Give a wrongly scheduled retry the time to happen: there is none.
-  await new Promise((r) => setTimeout(r, 500));
+  // Once its job has ended (not parked for a retry), no retry can still come.
+  await jobsFinished(s.publisher().queues, 'email', [res.body.id]);
   expect(s.smtp.replies).toEqual(['550 Mailbox unavailable']);
 });
 
@@ -105,7 +105,8 @@ test('cancel racing the worker: each email is either cancelled and never sent, o
   const finals = await Promise.all(
     ids.map(async (id, i) => (cancels[i].status === 200 ? (await s.call('GET', `/v1/emails/${id}`)).body : emailReaches(s, id, 'sent'))),
   );
-  await new Promise((r) => setTimeout(r, 500)); // let any wrongly claimed email reach the server
+  // A worker that held a job when its cancel came has finished it, so anything it sent has arrived.
+  await jobsFinished(s.publisher().queues, 'email', ids);
   for (let i = 0; i < ids.length; i++) {
     const arrived = s.smtp.messages.filter((m) => m.emailId === ids[i]).length;
     if (cancels[i].status === 200) {

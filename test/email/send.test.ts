@@ -5,12 +5,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createApiKeyService } from '../../app/auth/api-keys';
-import { emailReaches, eventually, receivedEmail, request, startEmailStack, type EmailStack } from './harness';
+import { eventually } from '../support/eventually';
+import { request } from '../support/http';
+import { emailReaches, FAST_ENV, jobsFinished, receivedEmail, startStack, type Stack } from '../support/stack';
 
-let s: EmailStack;
+let s: Stack;
 
 beforeAll(async () => {
-  s = await startEmailStack('email_send');
+  s = await startStack('email_send', { env: FAST_ENV });
 });
 afterAll(async () => {
   await s?.stop();
@@ -275,11 +277,12 @@ describe('scheduling and cancelling', () => {
     const email = await emailReaches(s, kept.body.id, 'sent');
     expect(Date.parse(email.sentAt)).toBeGreaterThanOrEqual(at.getTime());
 
-    // Past the time and a few sweeps later, the cancelled one has still not been sent.
-    await new Promise((r) => setTimeout(r, 1_000));
-    expect(s.smtp.messages.filter((m) => m.emailId === dropped.body.id)).toEqual([]);
+    // `kept` (due at the same time) has been sent and the job of `dropped` is gone (removed at the
+    // cancel, or run to its end): nothing is left that could still send it.
+    await jobsFinished(s.publisher().queues, 'email', [kept.body.id, dropped.body.id]);
     const cancelled = (await s.call('GET', `/v1/emails/${dropped.body.id}`)).body;
     expect(cancelled).toMatchObject({ status: 'cancelled', attemptCount: 0, attempts: [] });
+    expect(s.smtp.messages.filter((m) => m.emailId === dropped.body.id)).toEqual([]);
     expect(await s.t.db.event.count({ where: { type: 'email.cancelled' } })).toBeGreaterThanOrEqual(1);
   });
 
@@ -363,5 +366,5 @@ describe('observability', () => {
 });
 
 test('eventually gives up with a clear message', async () => {
-  await expect(eventually(async () => undefined, 'nothing', 100)).rejects.toThrow(/timed out waiting for nothing/);
+  await expect(eventually(async () => undefined, 'nothing', 100)).rejects.toThrow(/timed out after 100 ms waiting for nothing/);
 });

@@ -13,7 +13,7 @@ import { QUEUE_NAMES, workerConnectionOptions } from '../../app/queue';
 import type { Sweep } from '../../app/queue/processor';
 import { createJobProducer } from '../../app/queue/producer';
 import { createTestEnvironment, type TestEnvironment } from '../support/isolation';
-import { FAST_ENV, silentLog } from './harness';
+import { FAST_ENV, testLog } from '../support/stack';
 
 let t: TestEnvironment;
 let c: Container;
@@ -22,8 +22,8 @@ const LEASE_MS = 3_000;
 
 beforeAll(async () => {
   t = await createTestEnvironment('email_sweeps', FAST_ENV);
-  c = createContainer({ role: 'worker', config: t.config, log: silentLog, lifecycle: createLifecycle(silentLog, 5_000) });
-  const list = createEmailSweeps({ db: c.db, jobs: createJobProducer({ queues: c.queues, redis: c.redis, settings: c.config, log: silentLog }), queue: c.queues.email, graceMs: 0, leaseMs: LEASE_MS });
+  c = createContainer({ role: 'worker', config: t.config, log: testLog, lifecycle: createLifecycle(testLog, 5_000) });
+  const list = createEmailSweeps({ db: c.db, jobs: createJobProducer({ queues: c.queues, redis: c.redis, settings: c.config, log: testLog }), queue: c.queues.email, graceMs: 0, leaseMs: LEASE_MS });
   sweeps = Object.fromEntries(list.map((s) => [s.name, s]));
 });
 afterAll(async () => {

@@ -4,11 +4,12 @@
  * flight when it died may arrive twice (counted and reported), nothing else.
  */
 import { createApiKeyService } from '../../app/auth/api-keys';
-import { stopProcess } from '../support/processes';
+import { eventually } from '../support/eventually';
+import { request } from '../support/http';
 import { createTestEnvironment, type TestEnvironment } from '../support/isolation';
+import { startRole, stopProcess, type RoleProcess } from '../support/processes';
 import { startSmtpServer, type TestSmtpServer } from '../support/smtp';
-import { eventually, FAST_ENV, request } from './harness';
-import { startRole, type RoleProcess } from './processes';
+import { FAST_ENV } from '../support/stack';
 
 const TOTAL = 1_000;
 const CONCURRENCY = 10;

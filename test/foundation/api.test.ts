@@ -7,12 +7,12 @@ import { createHttpApp } from '../../app/http/app';
 import { createMetrics } from '../../app/http/metrics';
 import { closeServer, listen } from '../../app/http/server';
 import { createLifecycle } from '../../app/lifecycle';
-import { createLogger } from '../../app/log';
+import { eventually } from '../support/eventually';
+import { expectProblem, request } from '../support/http';
 import { createTestEnvironment, type TestEnvironment } from '../support/isolation';
-import { privateRedis, type PrivateRedis } from '../support/redis-server';
 import { freePort, runCli, startCli, waitForHttp } from '../support/processes';
-
-const log = createLogger({ level: 'silent' });
+import { privateRedis, type PrivateRedis } from '../support/redis-server';
+import { testLog as log } from '../support/stack';
 let t: TestEnvironment;
 let redis: PrivateRedis;
 let api: RunningApi;
@@ -31,24 +31,15 @@ afterAll(async () => {
   await t?.cleanup();
 });
 
-const get = (path: string, key?: string) => fetch(base + path, { headers: key ? { authorization: `Bearer ${key}` } : {} });
-
-async function expectProblem(res: Response, status: number, detail: RegExp) {
-  expect(res.status).toBe(status);
-  expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-  const body = (await res.json()) as Record<string, unknown>;
-  expect(body).toMatchObject({ status, type: expect.stringMatching(/^https:\/\/easeemail\.dev\/problems\//), title: expect.any(String), detail: expect.stringMatching(detail) });
-  expect(JSON.stringify(body)).not.toMatch(/at .*\.ts:\d+/); // never a stack trace
-  return body;
-}
+const get = (path: string, key?: string) => request(base, key, 'GET', path);
 
 describe('health', () => {
   it('answers live, ready and the compatibility alias with the documented bodies', async () => {
-    expect(await (await get('/health/live')).json()).toEqual({ status: 'alive' });
+    expect((await get('/health/live')).body).toEqual({ status: 'alive' });
     for (const path of ['/health/ready', '/health']) {
       const res = await get(path);
       expect(res.status).toBe(200);
-      expect(await res.json()).toEqual({ status: 'ready', database: 'ok', redis: 'ok', redisMaxmemoryPolicy: 'noeviction' });
+      expect(res.body).toEqual({ status: 'ready', database: 'ok', redis: 'ok', redisMaxmemoryPolicy: 'noeviction' });
     }
   });
 
@@ -56,20 +47,14 @@ describe('health', () => {
     await redis.stop();
     const res = await get('/health/ready');
     expect(res.status).toBe(503);
-    expect(await res.json()).toMatchObject({ status: 'unavailable', database: 'ok', redis: 'error', errors: { redis: expect.any(String) } });
+    expect(res.body).toMatchObject({ status: 'unavailable', database: 'ok', redis: 'error', errors: { redis: expect.any(String) } });
     expect((await get('/health/live')).status).toBe(200); // liveness never depends on the stores
     await redis.start();
-    const deadline = Date.now() + 10_000;
-    let status = 0;
-    while (Date.now() < deadline && status !== 200) {
-      status = (await get('/health/ready')).status;
-      if (status !== 200) await new Promise((r) => setTimeout(r, 200));
-    }
-    expect(status).toBe(200);
+    await eventually(async () => ((await get('/health/ready')).status === 200 ? true : undefined), 'ready again', 10_000);
   });
 
   it('exposes Prometheus metrics', async () => {
-    const text = await (await get('/metrics')).text();
+    const { text } = await get('/metrics');
     expect(text).toMatch(/easeemail_http_request_duration_seconds_bucket\{.*route="\/health\/ready"/);
     expect(text).toMatch(/process_resident_memory_bytes\{role="api"\}/);
   });
@@ -77,9 +62,9 @@ describe('health', () => {
 
 describe('authentication and scopes', () => {
   it('401 without a key, with a malformed one and with an unknown one', async () => {
-    const none = await expectProblem(await get('/v1/api-keys'), 401, /missing API key/);
+    const none = expectProblem(await get('/v1/api-keys'), 401, /missing API key/) as { instance?: string };
     expect(none.instance).toBe('/v1/api-keys');
-    await expectProblem(await fetch(base + '/v1/api-keys', { headers: { authorization: 'Basic abc' } }), 401, /missing API key/);
+    await expectProblem(await request(base, undefined, 'GET', '/v1/api-keys', undefined, { authorization: 'Basic abc' }), 401, /missing API key/);
     await expectProblem(await get('/v1/api-keys', 'ee_unknownunknownunknown'), 401, /invalid or revoked/);
     expect((await get('/v1/api-keys')).headers.get('www-authenticate')).toMatch(/^Bearer/);
   });
@@ -90,10 +75,9 @@ describe('authentication and scopes', () => {
     const { key: adminKey } = await createKey(['admin']);
     const res = await get('/v1/api-keys', adminKey);
     expect(res.status).toBe(200);
-    const body = await res.text();
-    expect(JSON.parse(body).data.length).toBeGreaterThanOrEqual(2);
-    expect(body).not.toContain(adminKey);
-    expect(body).not.toContain('keyHash');
+    expect(res.body.data.length).toBeGreaterThanOrEqual(2);
+    expect(res.text).not.toContain(adminKey);
+    expect(res.text).not.toContain('keyHash');
   });
 
   it('a key created with the CLI authenticates, and stops working once revoked', async () => {
@@ -104,13 +88,7 @@ describe('authentication and scopes', () => {
     expect((await get('/v1/api-keys', key)).status).toBe(200);
     expect((await runCli(['api-keys', 'revoke', id], t.env)).code).toBe(0);
     // The api trusts its cached look-up for API_KEY_CACHE_TTL_MS (1 s here), then refuses.
-    const deadline = Date.now() + 3_000;
-    let status = 200;
-    while (Date.now() < deadline && status === 200) {
-      status = (await get('/v1/api-keys', key)).status;
-      if (status === 200) await new Promise((r) => setTimeout(r, 100));
-    }
-    expect(status).toBe(401);
+    await eventually(async () => ((await get('/v1/api-keys', key)).status === 401 ? true : undefined), 'the revoked key to be refused', 3_000);
   });
 });
 
@@ -118,7 +96,7 @@ describe('errors', () => {
   it('unknown routes and methods are problem+json', async () => {
     await expectProblem(await get('/v1/nothing-here'), 404, /no route for GET \/v1\/nothing-here/);
     const { key } = await createKey(['admin']);
-    await expectProblem(await fetch(base + '/v1/api-keys', { method: 'DELETE', headers: { authorization: `Bearer ${key}` } }), 405, /.*/);
+    await expectProblem(await request(base, key, 'DELETE', '/v1/api-keys'), 405);
   });
 
   it('echoes a sane X-Request-Id and replaces an unsafe one', async () => {
@@ -137,10 +115,12 @@ describe('graceful shutdown', () => {
     const proc = startCli(['api'], { ...t.env, PORT: String(port), SHUTDOWN_DRAIN_DELAY_MS: '1500', LOG_LEVEL: 'info' });
     await waitForHttp(`http://127.0.0.1:${port}/health/ready`);
     proc.child.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 200));
-    const ready = await fetch(`http://127.0.0.1:${port}/health/ready`);
-    expect(ready.status).toBe(503);
-    expect(await ready.json()).toMatchObject({ status: 'shutting_down' });
+    // Within the drain delay (1.5 s) readiness fails while the process still answers.
+    const ready = await eventually(async () => {
+      const res = await request(`http://127.0.0.1:${port}`, undefined, 'GET', '/health/ready');
+      return res.status === 503 ? res : undefined;
+    }, 'readiness to fail', 1_500);
+    expect(ready.body).toMatchObject({ status: 'shutting_down' });
     expect(await proc.exited).toBe(0);
     expect(proc.output()).toMatch(/"clean":true,"msg":"stopped"/);
   });
@@ -150,7 +130,10 @@ describe('graceful shutdown', () => {
     const slow = new Router();
     let release!: () => void;
     const released = new Promise<void>((r) => (release = r));
+    let arrived!: () => void;
+    const slowArrived = new Promise<void>((r) => (arrived = r));
     slow.get('/slow', async (ctx) => {
+      arrived();
       await released;
       ctx.body = { done: true };
     });
@@ -158,13 +141,13 @@ describe('graceful shutdown', () => {
     const { server, port } = await listen(app, 0, '127.0.0.1');
     lifecycle.onShutdown('http server', () => closeServer(server));
     const agent = new http.Agent({ keepAlive: true });
-    const inFlight = request(port, '/slow', agent);
-    await new Promise((r) => setTimeout(r, 100));
+    const inFlight = getOver(port, '/slow', agent);
+    await slowArrived;
     let stoppedYet = false;
     const stopped = lifecycle.shutdown('test').then((clean) => ((stoppedYet = true), clean));
-    await new Promise((r) => setTimeout(r, 300));
-    expect(stoppedYet).toBe(false); // still waiting for /slow
-    await expect(request(port, '/health/live', new http.Agent())).rejects.toThrow(/ECONNREFUSED/); // no new connections
+    // The listener is closed (no new connections), and the shutdown still waits for /slow.
+    await eventually(() => getOver(port, '/health/live', new http.Agent()).then(() => undefined, (err: Error) => (/ECONNREFUSED/.test(err.message) ? true : undefined)), 'the listener to close');
+    expect(stoppedYet).toBe(false);
     release();
     expect(await inFlight).toEqual({ status: 200, body: '{"done":true}' });
     expect(await stopped).toBe(true);
@@ -180,7 +163,7 @@ async function connectRedis() {
 }
 afterAll(() => extraRedis?.disconnect());
 
-function request(port: number, path: string, agent: http.Agent): Promise<{ status: number; body: string }> {
+function getOver(port: number, path: string, agent: http.Agent): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     http
       .get({ host: '127.0.0.1', port, path, agent }, (res) => {

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { Client } from 'pg';
 import { compareMigrations, migrate, migrationStatus, readLocalMigrations, waitForMigrations } from '../../app/db/migrate';
 import { MIGRATIONS_DIR } from '../../app/paths';
+import { eventually } from '../support/eventually';
 import { dropSchema, schemaUrl, uniqueName } from '../support/isolation';
 import { runCli, startCli } from '../support/processes';
 
@@ -97,8 +98,9 @@ describe('migration runner', () => {
     const { databaseUrl } = freshSchema('mig_wait');
     await expect(waitForMigrations({ databaseUrl, dir: MIGRATIONS_DIR, timeoutMs: 1_500, pollMs: 200 })).rejects.toThrow(/timed out after 2 s waiting for migrations: .*not applied yet/);
 
-    const waiter = startCli(['migrate', '--wait', '--timeout', '60'], { DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent' });
-    await new Promise((r) => setTimeout(r, 2_000)); // the waiter is polling an unmigrated schema
+    const waiter = startCli(['migrate', '--wait', '--timeout', '60'], { DATABASE_URL: databaseUrl, LOG_LEVEL: 'info' });
+    // It has listened and found the schema unmigrated (it logs that after its LISTEN), and waits on.
+    await eventually(async () => (/not applied yet/.test(waiter.output()) ? true : undefined), 'the waiter to find the schema unmigrated');
     expect(waiter.child.exitCode).toBeNull();
     const run = await runCli(['migrate'], { DATABASE_URL: databaseUrl, LOG_LEVEL: 'silent' });
     expect(run.code).toBe(0);

@@ -7,7 +7,7 @@ import { startApi, type RunningApi } from '../../app/api';
 import { loadConfig } from '../../app/config';
 import { createLogger } from '../../app/log';
 import { startWorker, type RunningWorker } from '../../app/worker';
-import { eventually } from '../email/harness';
+import { eventually } from '../support/eventually';
 import { createTestEnvironment, type TestEnvironment } from '../support/isolation';
 import { privateRedis, type PrivateRedis } from '../support/redis-server';
 

@@ -8,10 +8,12 @@ import { createApiKeyService } from '../../app/auth/api-keys';
 import { startApi, type RunningApi } from '../../app/api';
 import { createLogger } from '../../app/log';
 import { startWorker, type RunningWorker } from '../../app/worker';
-import { eventually, FAST_ENV, request, silentLog } from '../email/harness';
+import { eventually } from '../support/eventually';
+import { expectProblem, request, type ApiResponse } from '../support/http';
 import { createTestEnvironment, type TestEnvironment } from '../support/isolation';
 import { waitForHttp } from '../support/processes';
 import { startSmtpServer, type TestSmtpServer } from '../support/smtp';
+import { FAST_ENV, testLog } from '../support/stack';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy';
 
 let t: TestEnvironment;
@@ -37,7 +39,7 @@ beforeAll(async () => {
   const config = loadConfig({ ...t.env, DATABASE_URL: viaProxy.toString() });
   const log = createLogger({ level: 'info', destination: { write: (line: string) => void apiLog.push(JSON.parse(line)) } });
   api = await startApi(config, log);
-  worker = await startWorker(config, silentLog);
+  worker = await startWorker(config, testLog);
   base = `http://127.0.0.1:${api.port}`;
   await waitForHttp(`${base}/health/ready`);
 });
@@ -51,13 +53,9 @@ afterAll(async () => {
   await t?.cleanup();
 });
 
-function expectUnavailable(res: { status: number; headers: Headers; body: any }) { // eslint-disable-line @typescript-eslint/no-explicit-any
-  expect({ status: res.status, type: res.headers.get('content-type'), problem: res.body?.type }).toEqual({
-    status: 503,
-    type: expect.stringContaining('application/problem+json'),
-    problem: expect.stringMatching(/\/service-unavailable$/),
-  });
-  expect(res.body.detail).toMatch(/PostgreSQL/);
+function expectUnavailable(res: ApiResponse) {
+  expectProblem(res, 503, /PostgreSQL/);
+  expect(res.body.type).toMatch(/\/service-unavailable$/);
   expect(Number(res.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
 }
 

@@ -7,7 +7,7 @@ import { Queue, Worker, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { readQueueBacklog, registerBacklogGauges } from '../../app/queue/metrics';
-import { eventually } from '../email/harness';
+import { eventually } from '../support/eventually';
 import { REDIS_URL } from '../support/env';
 import { deleteRedisPrefix, uniqueName } from '../support/isolation';
 

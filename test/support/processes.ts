@@ -25,10 +25,13 @@ export interface CliProcess {
   exited: Promise<number | string>;
 }
 
-/** Starts `easeemail <args>` with exactly the given environment (plus PATH/HOME). */
-export function startCli(args: string[], env: Env): CliProcess {
+/**
+ * Starts `easeemail <args>` with exactly the given environment (plus PATH/HOME): the sources
+ * under tsx, or `main`, a compiled app/main.js (the benchmarks run what the image runs).
+ */
+export function startCli(args: string[], env: Env, opts: { main?: string } = {}): CliProcess {
   // One process (no tsx wrapper), so signals, SIGKILL included, reach the app itself.
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+  const child = spawn(process.execPath, [...(opts.main ? [opts.main] : ['--import', 'tsx', MAIN]), ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -63,6 +66,37 @@ export async function waitForHttp(url: string, opts: { status?: number; timeoutM
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`${url} did not answer ${opts.status ?? 200} in time (last: ${last})`);
+}
+
+export interface RoleProcess {
+  role: 'api' | 'worker';
+  cli: CliProcess;
+  port: number;
+  /** http://127.0.0.1:<port>: the api, or the worker's health and metrics server. */
+  url: string;
+}
+
+export interface RoleOptions {
+  /** `live` for a worker that must start while Redis is down; default `ready`. */
+  waitFor?: 'live' | 'ready';
+  /** Default: a free port. A restarted worker keeps its port. */
+  port?: number;
+  timeoutMs?: number;
+  main?: string;
+}
+
+/** Starts `easeemail api|worker` as its own process and waits until it answers; on failure says why, with its output. */
+export async function startRole(role: 'api' | 'worker', env: Env, opts: RoleOptions = {}): Promise<RoleProcess> {
+  const port = opts.port ?? (await freePort());
+  const cli = startCli([role], { ...env, [role === 'api' ? 'PORT' : 'WORKER_HEALTH_PORT']: String(port) }, { main: opts.main });
+  const url = `http://127.0.0.1:${port}`;
+  try {
+    await waitForHttp(`${url}/health/${opts.waitFor ?? 'ready'}`, { timeoutMs: opts.timeoutMs ?? 30_000 });
+  } catch (err) {
+    await stopProcess(cli, 'SIGKILL');
+    throw new Error(`${role} did not start: ${(err as Error).message}\n${cli.output().slice(-3000)}`);
+  }
+  return { role, cli, port, url };
 }
 
 export async function stopProcess(p: CliProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | string> {

@@ -4,9 +4,10 @@
  * runs with the outbound address rule ON (the production default), so literal private
  * addresses are refused at creation.
  */
+import { REFUSED_AT_CREATION } from '../../app/webhooks/private-urls.fixture';
+import { expectProblem, request } from '../support/http';
 import { runCli } from '../support/processes';
-import { REFUSED_AT_CREATION } from './private-urls';
-import { startStack, type Stack } from './stack';
+import { startStack, type Stack } from '../support/stack';
 
 jest.setTimeout(60_000);
 
@@ -15,7 +16,7 @@ let publisherKey: string;
 let managerKey: string;
 
 beforeAll(async () => {
-  s = await startStack('wh_api', { RATE_LIMIT_PER_SECOND: '100000', RATE_LIMIT_BURST: '100000' });
+  s = await startStack('wh_api', { worker: false, env: { RATE_LIMIT_PER_SECOND: '100000', RATE_LIMIT_BURST: '100000' } });
   const { createApiKeyService } = await import('../../app/auth/api-keys');
   const keys = createApiKeyService({ db: s.t.db });
   publisherKey = (await keys.create({ name: 'publisher', scopes: ['events:publish'] })).key;
@@ -34,17 +35,6 @@ async function counts() {
     db.idempotencyRecord.count(),
   ]);
   return { endpoints, events, deliveries, idempotency };
-}
-
-async function expectProblem(res: Response, status: number, detail?: RegExp) {
-  const text = await res.text();
-  expect({ status: res.status, text }).toMatchObject({ status });
-  expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-  const body = JSON.parse(text);
-  expect(body).toMatchObject({ status, type: expect.stringMatching(/^https:\/\/easeemail\.dev\/problems\//), title: expect.any(String) });
-  if (detail) expect(body.detail).toMatch(detail);
-  expect(text).not.toMatch(/\bat .*\.ts:\d+/);
-  return body as { detail: string; errors?: { path: string; message: string }[] };
 }
 
 describe('endpoints', () => {
@@ -141,12 +131,12 @@ describe('bad requests: 4xx problem+json, nothing stored', () => {
   it('POST /v1/webhook-endpoints: malformed JSON 400, not JSON 415, no key 401, wrong scope 403', async () => {
     await expectProblem(await s.call('POST', '/v1/webhook-endpoints', '{"url": '), 400, /JSON/);
     await expectProblem(
-      await fetch(`${s.base}/v1/webhook-endpoints`, { method: 'POST', headers: { authorization: `Bearer ${s.key}`, 'content-type': 'text/plain' }, body: 'url=x' }),
+      await s.call('POST', '/v1/webhook-endpoints', 'url=x', { 'content-type': 'text/plain' }),
       415,
     );
-    await expectProblem(await fetch(`${s.base}/v1/webhook-endpoints`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }), 401);
+    await expectProblem(await request(s.base, undefined, 'POST', '/v1/webhook-endpoints', {}), 401);
     await expectProblem(
-      await fetch(`${s.base}/v1/webhook-endpoints`, { method: 'POST', headers: { authorization: `Bearer ${publisherKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ url: 'https://a.example.com/' }) }),
+      await request(s.base, publisherKey, 'POST', '/v1/webhook-endpoints', { url: 'https://a.example.com/' }),
       403,
       /webhooks:manage/,
     );
@@ -181,10 +171,9 @@ describe('bad requests: 4xx problem+json, nothing stored', () => {
   });
 
   it('endpoint routes refuse a key without webhooks:manage → 403', async () => {
-    const headers = { authorization: `Bearer ${publisherKey}` };
-    await expectProblem(await fetch(`${s.base}/v1/webhook-endpoints`, { headers }), 403);
-    await expectProblem(await fetch(`${s.base}/v1/webhook-endpoints/${existing.id}/secret`, { headers }), 403);
-    await expectProblem(await fetch(`${s.base}/v1/webhook-endpoints/${existing.id}/rotate-secret`, { method: 'POST', headers }), 403);
+    await expectProblem(await request(s.base, publisherKey, 'GET', '/v1/webhook-endpoints'), 403);
+    await expectProblem(await request(s.base, publisherKey, 'GET', `/v1/webhook-endpoints/${existing.id}/secret`), 403);
+    await expectProblem(await request(s.base, publisherKey, 'POST', `/v1/webhook-endpoints/${existing.id}/rotate-secret`), 403);
   });
 
   const BAD_EVENTS: [string, unknown, number, RegExp][] = [
@@ -206,9 +195,9 @@ describe('bad requests: 4xx problem+json, nothing stored', () => {
   it('POST /v1/events: bad Idempotency-Key 422, malformed JSON 400, no key 401, wrong scope 403', async () => {
     await expectProblem(await s.call('POST', '/v1/events', { type: 'keep.me', payload: {} }, { 'idempotency-key': 'x'.repeat(256) }), 422, /Idempotency-Key/);
     await expectProblem(await s.call('POST', '/v1/events', '{"type":'), 400, /JSON/);
-    await expectProblem(await fetch(`${s.base}/v1/events`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }), 401);
+    await expectProblem(await request(s.base, undefined, 'POST', '/v1/events', {}), 401);
     await expectProblem(
-      await fetch(`${s.base}/v1/events`, { method: 'POST', headers: { authorization: `Bearer ${managerKey}`, 'content-type': 'application/json' }, body: JSON.stringify({ type: 'keep.me', payload: {} }) }),
+      await request(s.base, managerKey, 'POST', '/v1/events', { type: 'keep.me', payload: {} }),
       403,
       /events:publish/,
     );
@@ -219,7 +208,7 @@ describe('bad requests: 4xx problem+json, nothing stored', () => {
       await expectProblem(await s.call('GET', `/v1/events/${id}`), 404, /no event/);
       await expectProblem(await s.call('POST', `/v1/webhook-deliveries/${id}/retry`), 404, /no webhook delivery/);
     }
-    await expectProblem(await fetch(`${s.base}/v1/webhook-deliveries/00000000-0000-4000-8000-000000000000/retry`, { method: 'POST', headers: { authorization: `Bearer ${publisherKey}` } }), 403);
+    await expectProblem(await request(s.base, publisherKey, 'POST', '/v1/webhook-deliveries/00000000-0000-4000-8000-000000000000/retry'), 403);
   });
 
   it('unsupported methods → 405', async () => {

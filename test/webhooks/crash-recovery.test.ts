@@ -7,9 +7,10 @@
  *
  * JOB_LOCK_MS is 3 s here so the killed worker's jobs are handed out again quickly.
  */
+import { eventually } from '../support/eventually';
+import { startRole, stopProcess } from '../support/processes';
 import { startReceiver, type Receiver } from '../support/receiver';
-import { stopProcess } from '../support/processes';
-import { eventually, FAST_DELIVERY_ENV, openPublisher, startProcessStack, startWorkerProcess, type Publisher, type Stack } from './stack';
+import { FAST_DELIVERY_ENV, startProcessStack, type Publisher, type Stack } from '../support/stack';
 
 jest.setTimeout(120_000);
 
@@ -25,18 +26,13 @@ const perDelivery = new Map<string, number>();
 
 beforeAll(async () => {
   s = await startProcessStack('wh_crash', {
-    ...FAST_DELIVERY_ENV,
-    WEBHOOK_TIMEOUT_MS: '2000',
-    SMTP_TIMEOUT_MS: '2000',
-    JOB_LOCK_MS: '3000',
-    WEBHOOK_CONCURRENCY: String(CONCURRENCY),
+    env: { ...FAST_DELIVERY_ENV, WEBHOOK_TIMEOUT_MS: '2000', SMTP_TIMEOUT_MS: '2000', JOB_LOCK_MS: '3000', WEBHOOK_CONCURRENCY: String(CONCURRENCY) },
   });
   // A few milliseconds per answer, so that plenty are in flight when the kill lands.
   rx = await startReceiver({ keep: false, answer: { status: 200, delayMs: 5 }, onRequest: (r) => perDelivery.set(r.headers['webhook-id'], (perDelivery.get(r.headers['webhook-id']) ?? 0) + 1) });
-  publisher = openPublisher(s.t);
+  publisher = s.publisher();
 });
 afterAll(async () => {
-  await publisher?.close();
   await s?.stop();
   await rx?.close();
 });
@@ -47,12 +43,12 @@ it('every one of 1,000 deliveries completes after the worker is SIGKILLed mid-ru
 
   await rx.waitFor(TOTAL * 0.3, 60_000);
   const killedAt = rx.count();
-  s.workerProcess!.child.kill('SIGKILL');
-  expect(await s.workerProcess!.exited).toBe('SIGKILL');
+  s.workerProcess!.cli.child.kill('SIGKILL');
+  expect(await s.workerProcess!.cli.exited).toBe('SIGKILL');
   expect(rx.count()).toBeLessThan(TOTAL);
 
-  s.workerProcess = await startWorkerProcess(s.t, s.workerPort!);
-  await eventually(async () => ((await s.t.db.webhookDelivery.count({ where: { status: 'delivered' } })) === TOTAL ? true : undefined), 90_000, 'all deliveries delivered');
+  s.workerProcess = await startRole('worker', s.t.env, { port: s.workerPort });
+  await eventually(async () => ((await s.t.db.webhookDelivery.count({ where: { status: 'delivered' } })) === TOTAL ? true : undefined), 'all deliveries delivered', 90_000);
 
   const statuses = await s.t.db.webhookDelivery.groupBy({ by: ['status'], _count: true });
   expect(statuses).toEqual([{ status: 'delivered', _count: TOTAL }]);
@@ -67,5 +63,5 @@ it('every one of 1,000 deliveries completes after the worker is SIGKILLed mid-ru
     SELECT count(*) AS n FROM webhook_deliveries d
     WHERE d."attemptCount" <> (SELECT count(*) FROM webhook_attempts a WHERE a."deliveryId" = d.id)`;
   expect(Number(gaps[0].n)).toBe(0);
-  await stopProcess(s.workerProcess);
+  await stopProcess(s.workerProcess.cli);
 });

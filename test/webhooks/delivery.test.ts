@@ -8,8 +8,9 @@ import { Webhook, WebhookVerificationError } from 'standardwebhooks';
 import { recordEvent } from '../../app/webhooks/events';
 import { RESPONSE_PREFIX_BYTES } from '../../app/webhooks/sender';
 import { createSecretBox, generateSecret } from '../../app/webhooks/secrets';
+import { eventually } from '../support/eventually';
 import { startReceiver, type Receiver } from '../support/receiver';
-import { eventually, FAST_DELIVERY_ENV, openPublisher, startStack, type Stack } from './stack';
+import { FAST_DELIVERY_ENV, jobsFinished, startStack, type Stack } from '../support/stack';
 
 jest.setTimeout(60_000);
 
@@ -22,7 +23,7 @@ async function receiver(...args: Parameters<typeof startReceiver>): Promise<Rece
 }
 
 beforeAll(async () => {
-  s = await startStack('wh_delivery', FAST_DELIVERY_ENV, { worker: true });
+  s = await startStack('wh_delivery', { env: FAST_DELIVERY_ENV });
 });
 afterAll(async () => {
   await s?.stop();
@@ -48,8 +49,8 @@ async function settled(eventId: string, status: 'delivered' | 'failed', timeoutM
       const e = await event(eventId);
       return e.deliveries.length === 1 && e.deliveries[0].status === status ? e.deliveries[0] : undefined;
     },
-    timeoutMs,
     `delivery of event ${eventId} to be ${status}`,
+    timeoutMs,
   );
 }
 
@@ -195,13 +196,16 @@ describe('disabling endpoints', () => {
     expect(first).toMatchObject({ status: 'failed', lastError: expect.stringMatching(/^endpoint disabled: .*410 Gone/) });
 
     expect((await s.publish('gone.test', { n: 3 })).deliveries).toBe(0);
-    // The parked job of the first event runs when due and finds its delivery failed: give it a moment.
-    await new Promise((r) => setTimeout(r, 500));
+    // The first event's job is parked for its Retry-After (30 s): run it now; it must find its
+    // delivery failed and send nothing.
+    const { queues } = s.publisher();
+    await (await queues.webhook.getJob(first.id))!.promote();
+    await jobsFinished(queues, 'webhook', [first.id]);
     expect(rx.count()).toBe(2);
 
     const retry = await s.call('POST', `/v1/webhook-deliveries/${first.id}/retry`);
     expect(retry.status).toBe(409);
-    expect(((await retry.json()) as { detail: string }).detail).toMatch(/disabled; enable it first/);
+    expect(retry.body.detail).toMatch(/disabled; enable it first/);
   });
 
   it('an endpoint failing for 5 days straight is disabled with the reason; a success resets the streak', async () => {
@@ -228,11 +232,12 @@ describe('disabling endpoints', () => {
     rx.setDefault({ status: 500 });
     const published = await s.publish('failing.short');
     await rx.waitFor(1);
-    const streak = await eventually(async () => (await s.json('GET', `/v1/webhook-endpoints/${ep.id}`)).failingSince ?? undefined);
+    const streak = await eventually(async () => (await s.json('GET', `/v1/webhook-endpoints/${ep.id}`)).failingSince ?? undefined, 'failingSince to be set');
     expect(Date.parse(streak)).toBeGreaterThan(Date.now() - 10_000);
     rx.setDefault({ status: 204 });
     await settled(published.id, 'delivered');
-    await eventually(async () => ((await s.json('GET', `/v1/webhook-endpoints/${ep.id}`)).failingSince === null ? true : undefined));
+    // The streak ends before the delivery shows delivered (the processor writes the endpoint first).
+    expect((await s.json('GET', `/v1/webhook-endpoints/${ep.id}`)).failingSince).toBeNull();
   });
 });
 
@@ -260,17 +265,19 @@ describe('fan-out', () => {
       const first = await s.publish('fan.out', { round: 1 });
       expect(first.deliveries).toBe(3);
       await Promise.all([0, 1, 2].map((i) => rxs[i].waitFor(1)));
-      const e = await eventually(async () => {
-        const v = await event(first.id);
+      const allDelivered = (id: string) => async () => {
+        const v = await event(id);
         return v.deliveries.every((d) => d.status === 'delivered') ? v : undefined;
-      });
+      };
+      const e = await eventually(allDelivered(first.id), 'round 1 delivered');
       expect(e.deliveries.map((d) => d.endpointId).sort()).toEqual([eps[0].id, eps[1].id, eps[2].id].sort());
 
       await s.json('PATCH', `/v1/webhook-endpoints/${eps[1].id}`, { enabled: false });
       const second = await s.publish('fan.out', { round: 2 });
       expect(second.deliveries).toBe(2);
-      await Promise.all([rxs[0].waitFor(2), rxs[2].waitFor(2)]);
-      await new Promise((r) => setTimeout(r, 300));
+      // Both deliveries of round 2 recorded, and no job left of either round: nothing more can come.
+      const deliveries = (await eventually(allDelivered(second.id), 'round 2 delivered')).deliveries;
+      await jobsFinished(s.publisher().queues, 'webhook', [...e.deliveries, ...deliveries].map((d) => d.id));
       expect(rxs.map((r) => r.count())).toEqual([2, 1, 2, 0, 0]);
       expect(JSON.parse(rxs[0].requests[1].body).data).toEqual({ round: 2 });
     } finally {
@@ -284,12 +291,7 @@ describe('fan-out', () => {
     const ep = await s.createEndpoint({ url: rx.url, eventTypes: ['email.sent'] });
     const recorded = await s.t.db.$transaction((tx) => recordEvent(tx, { type: 'email.sent', payload: { emailId: 'e-1', status: 'sent' } }));
     expect(recorded.deliveryIds).toHaveLength(1);
-    const publisher = openPublisher(s.t);
-    try {
-      expect(await publisher.jobs.enqueue('webhook', recorded.deliveryIds)).toBe(true);
-    } finally {
-      await publisher.close();
-    }
+    expect(await s.publisher().jobs.enqueue('webhook', recorded.deliveryIds)).toBe(true);
     const [req] = await rx.waitFor(1);
     expect(new Webhook(ep.secret).verify(req.body, req.headers)).toMatchObject({ type: 'email.sent', data: { emailId: 'e-1' } });
   });
@@ -306,7 +308,7 @@ describe('manual retry', () => {
     rx.setDefault({ status: 200 });
     const res = await s.call('POST', `/v1/webhook-deliveries/${failed.id}/retry`);
     expect(res.status).toBe(202);
-    expect(await res.json()).toEqual({ id: failed.id, status: 'pending' });
+    expect(res.body).toEqual({ id: failed.id, status: 'pending' });
     const delivered = await settled(published.id, 'delivered');
     expect(delivered.attempts.map((a) => a.number)).toEqual([1, 2, 3, 4, 5, 6]);
 
@@ -315,7 +317,7 @@ describe('manual retry', () => {
     const again = await eventually(async () => {
       const d = (await event(published.id)).deliveries[0];
       return d.attemptCount === 7 && d.status === 'delivered' ? d : undefined;
-    });
+    }, 'the seventh attempt recorded');
     expect(again.attempts[6].statusCode).toBe(200);
     expect(rx.requests[6].headers['webhook-id']).toBe(failed.id);
   });
@@ -328,17 +330,18 @@ describe('POST /v1/events with Idempotency-Key', () => {
     const headers = { 'idempotency-key': 'order-42-paid' };
     const first = await s.call('POST', '/v1/events', { type: 'idem.test', payload: { order: 42 } }, headers);
     expect(first.status).toBe(202);
-    const body = await first.json();
+    const body = first.body;
     const again = await s.call('POST', '/v1/events', { payload: { order: 42 }, type: 'idem.test' }, headers);
     expect(again.status).toBe(202);
     expect(again.headers.get('idempotent-replayed')).toBe('true');
-    expect(await again.json()).toEqual(body);
+    expect(again.body).toEqual(body);
     const other = await s.call('POST', '/v1/events', { type: 'idem.test', payload: { order: 43 } }, headers);
     expect(other.status).toBe(409);
     expect(other.headers.get('content-type')).toMatch(/problem\+json/);
     expect(await s.t.db.event.count({ where: { type: 'idem.test' } })).toBe(1);
-    await rx.waitFor(1);
-    await new Promise((r) => setTimeout(r, 200));
+    // The one delivery recorded and its job ended: the replay and the refused request sent nothing.
+    const delivery = await settled(body.id, 'delivered');
+    await jobsFinished(s.publisher().queues, 'webhook', [delivery.id]);
     expect(rx.count()).toBe(1);
   });
 });

@@ -20,9 +20,11 @@ import { createWebhookSender } from '../../app/webhooks/sender';
 import { startApi, type RunningApi } from '../../app/api';
 import { startWorker, type RunningWorker } from '../../app/worker';
 import { loadConfig } from '../../app/config';
+import { eventually } from '../support/eventually';
+import { request } from '../support/http';
 import { createTestEnvironment, type TestEnvironment } from '../support/isolation';
 import { startReceiver, type Receiver } from '../support/receiver';
-import { eventually, FAST_DELIVERY_ENV, log, openPublisher } from './stack';
+import { FAST_DELIVERY_ENV, jobsFinished, openPublisher, testLog as log } from '../support/stack';
 
 jest.setTimeout(30_000);
 
@@ -130,23 +132,28 @@ describe('delivery with the address rule on', () => {
     await t?.cleanup();
   });
 
-  const post = (path: string, payload: unknown) =>
-    fetch(`http://127.0.0.1:${api.port}${path}`, { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(payload) });
+  const post = (path: string, payload: unknown) => request(`http://127.0.0.1:${api.port}`, key, 'POST', path, payload);
 
   it('records the refusal of a localhost endpoint as a failed attempt with a clear error, does not retry, and sends nothing', async () => {
     const ep = await post('/v1/webhook-endpoints', { url: `http://localhost:${rx.port}/hook`, eventTypes: ['guard.delivery'] });
     expect(ep.status).toBe(201);
-    const { id: endpointId } = (await ep.json()) as { id: string };
-    const published = (await (await post('/v1/events', { type: 'guard.delivery', payload: { n: 1 } })).json()) as { id: string };
+    const { id: endpointId } = ep.body as { id: string };
+    const published = (await post('/v1/events', { type: 'guard.delivery', payload: { n: 1 } })).body as { id: string };
     const delivery = await eventually(async () => {
       const d = await t.db.webhookDelivery.findFirst({ where: { eventId: published.id }, include: { attempts: true } });
       return d?.status === 'failed' ? d : undefined;
-    });
+    }, 'the delivery failed');
     expect(delivery.attemptCount).toBe(1);
     expect(delivery.nextAttemptAt).toBeNull();
     expect(delivery.attempts[0]).toMatchObject({ statusCode: null, error: expect.stringMatching(/^refused: host localhost is a loopback name/) });
     expect((await t.db.webhookEndpoint.findUniqueOrThrow({ where: { id: endpointId } })).failingSince).not.toBeNull();
-    await new Promise((r) => setTimeout(r, 500)); // a retry would come after 200 ms
+    // Its job has ended rather than being parked for a retry (which would come after 200 ms).
+    const publisher = openPublisher(t);
+    try {
+      await jobsFinished(publisher.queues, 'webhook', [delivery.id]);
+    } finally {
+      await publisher.close();
+    }
     expect(await t.db.webhookAttempt.count({ where: { deliveryId: delivery.id } })).toBe(1);
     expect(rx.count()).toBe(0);
   });
@@ -187,7 +194,7 @@ describe('a processor whose sender resolves a test name to loopback', () => {
       const d = await eventually(async () => {
         const row = await t.db.webhookDelivery.findFirst({ where: { eventId: published.id }, include: { attempts: true } });
         return row?.status === 'failed' ? row : undefined;
-      });
+      }, 'the delivery failed');
       expect(d.attempts[0].error).toMatch(/^refused: hooks\.guard\.test resolves to 127\.0\.0\.1, a loopback address/);
       expect(d.endpointId).toBe(ep.id);
       expect(rx.count()).toBe(0);

@@ -10,7 +10,8 @@ import { createWebhookSweep } from '../../app/webhooks/sweeper';
 import { createTestEnvironment, type TestEnvironment } from '../support/isolation';
 import { privateRedis, type PrivateRedis } from '../support/redis-server';
 import { startReceiver, type Receiver } from '../support/receiver';
-import { eventually, FAST_DELIVERY_ENV, openPublisher, startStack, type Publisher, type Stack } from './stack';
+import { eventually } from '../support/eventually';
+import { FAST_DELIVERY_ENV, openPublisher, startStack, type Publisher, type Stack } from '../support/stack';
 
 jest.setTimeout(60_000);
 
@@ -40,7 +41,7 @@ describe('the sweep', () => {
     // A job for `failed` that ends in the failed set (an unexpected processor error, no attempts left).
     await queues.webhook.add('deliver', { deliveryId: failed }, { jobId: failed });
     const failing = new Worker(QUEUE_NAMES.webhook, async () => { throw new Error('database unreachable'); }, { connection: workerConnectionOptions(t.config.redisUrl), prefix: t.redisPrefix });
-    await eventually(async () => ((await queues.webhook.getJobState(failed)) === 'failed' ? true : undefined));
+    await eventually(async () => ((await queues.webhook.getJobState(failed)) === 'failed' ? true : undefined), 'the job in the failed set');
     await failing.close();
 
     const sweep = createWebhookSweep({ db: t.db, jobs, graceMs: 5_000 });
@@ -61,7 +62,7 @@ describe('a delivery accepted while Redis was down', () => {
     redisServer = await privateRedis();
     await redisServer.start();
     rx = await startReceiver();
-    s = await startStack('wh_outbox', { ...FAST_DELIVERY_ENV, REDIS_URL: redisServer.url, SWEEP_INTERVAL_MS: '500' }, { worker: true });
+    s = await startStack('wh_outbox', { env: { ...FAST_DELIVERY_ENV, REDIS_URL: redisServer.url, SWEEP_INTERVAL_MS: '500' } });
   });
   afterAll(async () => {
     await s?.stop();
@@ -74,12 +75,12 @@ describe('a delivery accepted while Redis was down', () => {
     await redisServer.stop();
     const res = await s.call('POST', '/v1/events', { type: 'outbox.test', payload: { n: 1 } });
     expect(res.status).toBe(202);
-    const { id } = (await res.json()) as { id: string };
+    const { id } = res.body as { id: string };
     expect(await s.t.db.webhookDelivery.count({ where: { eventId: id, status: 'pending' } })).toBe(1);
     await redisServer.start();
     const [req] = await rx.waitFor(1, 30_000);
     expect(JSON.parse(req.body)).toMatchObject({ id, type: 'outbox.test', data: { n: 1 } });
-    await eventually(async () => ((await s.t.db.webhookDelivery.findFirst({ where: { eventId: id } }))?.status === 'delivered' ? true : undefined));
+    await eventually(async () => ((await s.t.db.webhookDelivery.findFirst({ where: { eventId: id } }))?.status === 'delivered' ? true : undefined), 'the delivery recorded');
   });
 });
 

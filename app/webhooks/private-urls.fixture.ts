@@ -1,7 +1,8 @@
 /**
  * URLs that reach loopback, private or reserved space through literal addresses (in the forms
  * the WHATWG URL parser normalizes) and localhost names: the outbound guard refuses every one
- * when an endpoint is created. Used by the guard's unit test and by the API suite.
+ * when an endpoint is created. Used by the guard's unit test and by the webhook API suite; a
+ * fixture (*.fixture.ts), so left out of the build like the unit tests.
  */
 export const REFUSED_AT_CREATION = [
   'http://127.0.0.1/',
