@@ -71,7 +71,7 @@ export function problemFailures(res: ApiResponse, expected: ExpectedProblem = {}
   const paths: string[] = Array.isArray(problem.errors) ? problem.errors.map((e: { path: string }) => e.path) : [];
   return [
     expected.status !== undefined && res.status !== expected.status && `status ${res.status}, expected ${expected.status}`,
-    res.status >= 500 && `server error ${res.status}`,
+    expected.status === undefined && res.status >= 500 && `server error ${res.status}`,
     !/^application\/problem\+json/.test(res.headers.get('content-type') ?? '') && `content-type ${res.headers.get('content-type')}`,
     (problem.status !== res.status || typeof problem.title !== 'string' || !/^https:\/\/easeemail\.dev\/problems\//.test(problem.type ?? '')) && 'not a problem document',
     expected.detail && !expected.detail.test(problem.detail ?? '') && `detail "${problem.detail}" does not match ${expected.detail}`,
