@@ -162,10 +162,19 @@ describe('compose/compose.yaml', () => {
     // The check can fail: a changed body does not verify.
     expect(() => new Webhook(secret).verify(request.body.replace('42', '43'), request.headers)).toThrow();
 
-    const event = await eventually(async () => {
-      const r = await http(api(`/v1/events/${published.body.id}`), { headers: auth() });
-      return r.body?.deliveries?.[0]?.status === 'delivered' ? r.body : undefined;
-    }, 'the delivery to be recorded', { ...POLL, timeoutMs: 120_000 }); // a first attempt can meet a receiver still starting; its retry comes 5 s later
+    // The receiver has the request, so the worker records the outcome at once; should this wait
+    // ever time out again (it did once in CI, with no record of the delivery's state), the
+    // message carries the delivery as the api shows it (status, attempts, errors) and the logs.
+    let lastSeen: unknown;
+    const event = await eventually(
+      async () => {
+        const r = await http(api(`/v1/events/${published.body.id}`), { headers: auth() });
+        lastSeen = r.body ?? r.text;
+        return r.body?.deliveries?.[0]?.status === 'delivered' ? r.body : undefined;
+      },
+      'the delivery to be recorded',
+      { ...POLL, timeoutMs: 120_000, describe: async () => `last seen: ${JSON.stringify(lastSeen)}\n${await serviceLogs()}` },
+    );
     expect(event.deliveries[0].id).toBe(request.headers['webhook-id']);
   });
 
