@@ -24,6 +24,8 @@ import { templateRoutes } from './templates/routes';
 import { createTemplateService } from './templates/service';
 import { createEndpointService } from './webhooks/endpoints';
 import { createEventService } from './webhooks/event-service';
+import { webhookListingRoutes } from './webhooks/listing-routes';
+import { createWebhookListings } from './webhooks/listings';
 import { webhookRoutes } from './webhooks/routes';
 import { createSecretBox, requireEncryptionKey } from './webhooks/secrets';
 import { warnUnlessNoEviction } from './shared/redis-policy';
@@ -58,6 +60,7 @@ export async function startApi(config: Config, log: Logger): Promise<RunningApi>
   const secrets = createSecretBox(requireEncryptionKey(config.encryptionKey));
   const endpoints = createEndpointService({ db, secrets });
   const events = createEventService({ db, jobs, idempotency });
+  const listings = createWebhookListings({ db });
 
   // The /v1 API: one module per domain; order does not matter.
   const modules: ApiModule[] = [
@@ -65,6 +68,7 @@ export async function startApi(config: Config, log: Logger): Promise<RunningApi>
     emailRoutes({ emails, idempotency, auth }),
     templateRoutes({ templates, auth }),
     webhookRoutes({ endpoints, events, idempotency, auth, allowPrivateNetworks: config.webhooks.allowPrivateNetworks }),
+    webhookListingRoutes({ listings, auth }),
   ];
 
   const app = createHttpApp({

@@ -9,6 +9,13 @@ import Router from '@koa/router';
 import { createDocument, type ZodOpenApiPathsObject } from 'zod-openapi';
 import { packageRoot } from '../paths';
 
+/** Modules may describe different methods of one path (GET /v1/events beside POST): merged per path. */
+function mergePaths(paths: ZodOpenApiPathsObject[]): ZodOpenApiPathsObject {
+  const merged: ZodOpenApiPathsObject = {};
+  for (const p of paths) for (const [path, item] of Object.entries(p)) merged[path] = { ...merged[path], ...item };
+  return merged;
+}
+
 export function buildOpenApiDocument(paths: ZodOpenApiPathsObject[]) {
   const version = (JSON.parse(readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
   return createDocument({
@@ -23,7 +30,7 @@ export function buildOpenApiDocument(paths: ZodOpenApiPathsObject[]) {
     servers: [{ url: '/' }],
     security: [{ bearerAuth: [] }],
     components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'API key (ee_...)' } } },
-    paths: Object.assign({}, ...paths),
+    paths: mergePaths(paths),
   });
 }
 

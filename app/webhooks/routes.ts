@@ -116,7 +116,7 @@ function openApi(): ZodOpenApiPathsObject {
   };
 }
 
-const idParam = (value: string, what: string) => rowIdOr404(value, (quoted) => `no ${what} with id ${quoted}`);
+export const idParam = (value: string, what: string) => rowIdOr404(value, (quoted) => `no ${what} with id ${quoted}`);
 
 export function webhookRoutes(deps: {
   endpoints: EndpointService;
