@@ -27,7 +27,11 @@ export const JOBS = {
   webhook: {
     queue: 'webhook-delivery',
     name: 'deliver',
-    payload: z.object({ deliveryId: z.string().uuid() }),
+    payload: z.object({
+      deliveryId: z.string().uuid(),
+      /** A rate-limit slot reserved for attempt `attempt` (webhooks/rate-limiter.ts), kept while the job is parked until it. */
+      rateSlot: z.object({ at: z.number(), attempt: z.number().int() }).optional(),
+    }),
     data: (deliveryId: string) => ({ deliveryId }),
     idOf: (data: { deliveryId: string }) => data.deliveryId,
     /**

@@ -33,6 +33,8 @@ export interface DeliveryForAttempt {
   previousSecretEncrypted: string | null;
   previousSecretExpiresAt: Date | null;
   failingSince: Date | null;
+  /** Deliveries per second to this endpoint (rate-limiter.ts); null: no limit. */
+  rateLimit: number | null;
 }
 
 export interface AttemptRecord {
@@ -54,7 +56,7 @@ const LOAD_SQL = `
          d."eventId"::text AS "eventId", e."type" AS "eventType", e."payload"::text AS "payload",
          e."createdAt" AT TIME ZONE 'UTC' AS "eventCreatedAt", d."endpointId"::text AS "endpointId", p."url", p."enabled",
          p."secretEncrypted", p."previousSecretEncrypted", p."previousSecretExpiresAt" AT TIME ZONE 'UTC' AS "previousSecretExpiresAt",
-         p."failingSince" AT TIME ZONE 'UTC' AS "failingSince"
+         p."failingSince" AT TIME ZONE 'UTC' AS "failingSince", p."rateLimit"
   FROM "webhook_deliveries" d
   JOIN "events" e ON e."id" = d."eventId"
   JOIN "webhook_endpoints" p ON p."id" = d."endpointId"

@@ -25,6 +25,7 @@ export function endpointView(row: EndpointRow) {
     disabledAt: row.disabledAt?.toISOString() ?? null,
     disabledReason: row.disabledReason,
     failingSince: row.failingSince?.toISOString() ?? null,
+    rateLimit: row.rateLimit,
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
   };
@@ -70,6 +71,7 @@ export function createEndpointService(deps: { db: Db; secrets: SecretBox; now?: 
         description: input.description ?? null,
         eventTypes: input.eventTypes,
         enabled: input.enabled,
+        rateLimit: input.rateLimit ?? null,
         ...(input.enabled ? {} : { disabledAt: new Date(now()), disabledReason: 'created disabled' }),
         secretEncrypted: secrets.encrypt(secret, id),
       },
@@ -98,6 +100,7 @@ export function createEndpointService(deps: { db: Db; secrets: SecretBox; now?: 
         ...(input.url !== undefined ? { url: new URL(input.url).href } : {}),
         ...(input.eventTypes !== undefined ? { eventTypes: input.eventTypes } : {}),
         ...(input.description !== undefined ? { description: input.description } : {}),
+        ...(input.rateLimit !== undefined ? { rateLimit: input.rateLimit } : {}),
         ...(reenable ? { enabled: true, disabledAt: null, disabledReason: null, failingSince: null } : {}),
       },
     });

@@ -5,6 +5,7 @@
  * Used by POST /v1/events and by the email processor for terminal states (email.sent, ...).
  */
 import type { Prisma } from '../db/client';
+import { isOperationalEventType } from './operational-types';
 
 type Tx = Prisma.TransactionClient;
 
@@ -15,8 +16,17 @@ export interface RecordedEvent {
 
 export async function recordEvent(
   tx: Tx,
-  input: { type: string; payload: Prisma.InputJsonValue; apiKeyId?: string | null },
+  input: {
+    type: string;
+    payload: Prisma.InputJsonValue;
+    apiKeyId?: string | null;
+    /** Operational events (operational-events.ts): never fanned out to the endpoint they are about. */
+    excludeEndpointId?: string;
+  },
 ): Promise<RecordedEvent> {
+  // Operational types reach only endpoints that list them: "every type" means the types an
+  // application publishes and the email.* lifecycle, not news about other endpoints.
+  const onlyIfListed = isOperationalEventType(input.type);
   // One statement (one round trip, atomic on its own): the event, then a delivery per enabled
   // endpoint whose eventTypes is empty (= all) or has the type. nextAttemptAt = now: due at
   // once, so the sweeper finds it if the enqueue after commit is lost.
@@ -30,7 +40,8 @@ export async function recordEvent(
       INSERT INTO "webhook_deliveries" ("id", "eventId", "endpointId", "status", "nextAttemptAt", "createdAt", "updatedAt")
       SELECT gen_random_uuid(), e."id", p."id", 'pending', ${now}::timestamp(3), ${now}::timestamp(3), ${now}::timestamp(3)
       FROM e CROSS JOIN "webhook_endpoints" p
-      WHERE p."enabled" AND (COALESCE(cardinality(p."eventTypes"), 0) = 0 OR ${input.type} = ANY (p."eventTypes"))
+      WHERE p."enabled" AND ((COALESCE(cardinality(p."eventTypes"), 0) = 0 AND NOT ${onlyIfListed}) OR ${input.type} = ANY (p."eventTypes"))
+        AND p."id" IS DISTINCT FROM ${input.excludeEndpointId ?? null}::uuid
       RETURNING "id"
     )
     SELECT (SELECT "id" FROM e)::text AS "eventId", COALESCE((SELECT array_agg("id"::text) FROM d), '{}') AS "deliveryIds"`;

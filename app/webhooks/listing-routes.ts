@@ -2,7 +2,7 @@
 import Router from '@koa/router';
 import { z } from 'zod';
 import type { ZodOpenApiPathsObject } from 'zod-openapi';
-import { problemResponses } from '../email/fields';
+import { jsonContent as json, problemResponses } from '../shared/openapi';
 import type { RouteGuard } from '../http/auth';
 import type { ApiModule } from '../http/module';
 import { parseWith } from '../http/validate';
@@ -10,7 +10,6 @@ import { deliveryDetail, deliveryList, deliveryListQuery, endpointStats, eventLi
 import type { WebhookListings } from './listings';
 import { idParam } from './routes';
 
-const json = <T>(schema: T) => ({ content: { 'application/json': { schema } } });
 const idParams = z.object({ id: z.uuid() });
 
 function openApi(): ZodOpenApiPathsObject {

@@ -46,7 +46,33 @@ export function createWebhookMetrics(registry: Registry, db: Db) {
       this.set({ by: 'manual' }, Number(rows[0]?.manual ?? 0));
     },
   });
+  const disablements = new Counter({
+    name: 'easeemail_webhook_endpoint_disablements_total',
+    help: 'Webhook endpoints the service disabled, by reason: gone (the receiver answered 410) or failing (every attempt failed for 5 days)',
+    labelNames: ['reason'] as const,
+    registers: [registry],
+  });
+  const operationalEvents = new Counter({
+    name: 'easeemail_webhook_operational_events_total',
+    help: 'Operational events recorded (webhook.endpoint.disabled, webhook.delivery.exhausted), by type',
+    labelNames: ['type'] as const,
+    registers: [registry],
+  });
+  const rateLimited = new Counter({
+    name: 'easeemail_webhook_rate_limited_total',
+    help: "Deliveries parked until their endpoint's rate limit allowed them (not counted as attempts)",
+    registers: [registry],
+  });
   return {
+    endpointDisabled(reason: 'gone' | 'failing') {
+      disablements.inc({ reason });
+    },
+    operationalEvent(type: string) {
+      operationalEvents.inc({ type });
+    },
+    rateLimited() {
+      rateLimited.inc();
+    },
     delivery(outcome: DeliveryOutcome, endpointId: string) {
       deliveries.inc({ outcome, endpoint: endpointId });
     },

@@ -28,6 +28,8 @@ import { createDeliveryStore, type DeliveryForAttempt } from './delivery-store';
 import { createEndpointGate, type EndpointGate } from './endpoint-gate';
 import { disableEndpoint } from './endpoints';
 import type { WebhookMetrics } from './metrics';
+import type { OperationalCause, OperationalEvents } from './operational-events';
+import { MAX_INLINE_WAIT_MS, type EndpointRateLimiter } from './rate-limiter';
 import { retryDelayMs } from './retry-policy';
 import type { SecretBox } from './secrets';
 import type { SendResult, WebhookSender } from './sender';
@@ -56,6 +58,10 @@ export interface WebhookProcessorDeps {
   secrets: SecretBox;
   sender: WebhookSender;
   metrics: WebhookMetrics;
+  /** Per-endpoint deliveries per second, shared by every worker through Redis. */
+  rateLimiter: EndpointRateLimiter;
+  /** webhook.endpoint.disabled and webhook.delivery.exhausted. */
+  operational: OperationalEvents;
   settings: Pick<Config['webhooks'], 'concurrency' | 'endpointMaxInFlight' | 'retryScheduleMs' | 'retryAfterMaxMs'>;
   /** JOB_LOCK_MS: how soon the jobs of a killed worker can be found. */
   jobLockMs: number;
@@ -82,6 +88,36 @@ export function createWebhookProcessor(deps: WebhookProcessorDeps): QueueProcess
     return s;
   };
 
+  const causeOf = (d: DeliveryForAttempt): OperationalCause => ({ deliveryId: d.id, eventId: d.eventId, eventType: d.eventType, endpointId: d.endpointId, url: d.url });
+
+  /**
+   * The endpoint's rate limit (rate-limiter.ts). Resolves when this attempt may be sent now;
+   * otherwise parks the job (throws DelayedError): first until its planned place in the line
+   * (kept on the job for this attempt), then, if the send slots are taken when it comes back,
+   * for about as long as they are taken.
+   */
+  async function awaitRateLimit(job: Job, d: DeliveryForAttempt, perSecond: number): Promise<void> {
+    const planned = JOBS.webhook.payload.parse(job.data).rateSlot;
+    if (!planned || planned.attempt !== d.attemptCount) {
+      const waitMs = await deps.rateLimiter.plan(d.endpointId, perSecond);
+      if (waitMs > MAX_INLINE_WAIT_MS) {
+        const at = now() + waitMs;
+        await job.updateData({ ...job.data, rateSlot: { at, attempt: d.attemptCount } });
+        metrics.rateLimited();
+        return park(job, at);
+      }
+    } else if (planned.at - now() > MAX_INLINE_WAIT_MS) {
+      return park(job, planned.at); // back early
+    }
+    const send = await deps.rateLimiter.take(d.endpointId, perSecond);
+    if (!send.reserved) {
+      metrics.rateLimited();
+      // Spread over one more such wait, so jobs parked together do not come back together.
+      return park(job, now() + send.waitMs + Math.round(Math.random() * send.waitMs));
+    }
+    if (send.waitMs > 0) await new Promise((r) => setTimeout(r, send.waitMs));
+  }
+
   async function park(job: Job, until: number): Promise<never> {
     await job.moveToDelayed(until, job.token);
     throw new DelayedError();
@@ -98,7 +134,11 @@ export function createWebhookProcessor(deps: WebhookProcessorDeps): QueueProcess
       reason = `automatic: every attempt failed since ${d.failingSince.toISOString()} (5 days); last error: ${result.error ?? 'unknown'}`.slice(0, 1000);
     }
     if (reason === undefined) return undefined;
-    if (await disableEndpoint(db, { id: d.endpointId, reason, at })) log.warn({ endpointId: d.endpointId, reason }, 'webhook endpoint disabled');
+    if (await disableEndpoint(db, { id: d.endpointId, reason, at })) {
+      log.warn({ endpointId: d.endpointId, reason }, 'webhook endpoint disabled');
+      metrics.endpointDisabled(result.outcome === 'gone' ? 'gone' : 'failing');
+      await deps.operational.endpointDisabled(causeOf(d), { reason, at, failingSince: d.failingSince });
+    }
     return reason;
   }
 
@@ -136,6 +176,8 @@ export function createWebhookProcessor(deps: WebhookProcessorDeps): QueueProcess
       metrics.delivery('failed', d.endpointId);
       return 'failed: secret unreadable';
     }
+
+    if (d.rateLimit !== null) await awaitRateLimit(job, d, d.rateLimit);
 
     const slot = await gate.acquire(d.endpointId, d.id);
     if ('retryInMs' in slot) {
@@ -183,6 +225,10 @@ export function createWebhookProcessor(deps: WebhookProcessorDeps): QueueProcess
     log.debug({ deliveryId: d.id, endpointId: d.endpointId, attempt: attemptNumber, outcome: result.outcome, statusCode: result.statusCode, nextAttemptAt }, 'webhook attempt failed');
     if (!nextAttemptAt) {
       metrics.delivery('failed', d.endpointId);
+      // Out of attempts (not refused, not ended by a 410 or a disabling, which say so themselves).
+      if (!final) {
+        await deps.operational.deliveryExhausted(causeOf(d), { attempts: attemptNumber, lastStatusCode: result.statusCode ?? null, lastError: result.error ?? null, at });
+      }
       return `failed: ${result.error ?? result.outcome}`;
     }
     metrics.delivery('retry_scheduled', d.endpointId);

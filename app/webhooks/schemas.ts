@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { decimalInt, SINGLE_LINE_TOKEN } from '../shared/text';
 import { endpointUrlProblem, MAX_URL_LENGTH } from './guard';
+import { isOperationalEventType, OPERATIONAL_EVENT_PREFIX } from './operational-types';
 import { secretProblem } from './secrets';
 
 export const LIMITS = {
@@ -14,6 +15,7 @@ export const LIMITS = {
   /** Serialized payload of one event. */
   payloadBytes: 256 * 1024,
   pageSize: 100,
+  rateLimitPerSecond: 10_000,
 } as const;
 
 /** Event types the service publishes itself; clients cannot publish them. */
@@ -26,6 +28,13 @@ export const eventType = z
   .meta({ example: 'order.paid' });
 
 const description = z.string().max(LIMITS.descriptionLength);
+
+const rateLimit = z
+  .number()
+  .int()
+  .min(1)
+  .max(LIMITS.rateLimitPerSecond)
+  .meta({ description: 'At most this many deliveries per second to this endpoint, across all workers; more wait (they are not failed)', example: 50 });
 
 const urlField = (allowPrivateNetworks: boolean) =>
   z
@@ -53,6 +62,7 @@ export function endpointSchemas(opts: { allowPrivateNetworks: boolean }) {
       eventTypes: eventTypes.default([]),
       description: description.optional(),
       enabled: z.boolean().default(true),
+      rateLimit: rateLimit.optional(),
       secret: z
         .string()
         .superRefine((s, ctx) => {
@@ -69,6 +79,7 @@ export function endpointSchemas(opts: { allowPrivateNetworks: boolean }) {
       eventTypes: eventTypes.optional(),
       description: description.nullable().optional(),
       enabled: z.boolean().optional().meta({ description: 'true re-enables an endpoint that was disabled (clearing the reason)' }),
+      rateLimit: rateLimit.nullable().optional().meta({ description: 'null removes the limit' }),
     })
     .refine((b) => Object.keys(b).length > 0, 'give at least one field to change')
     .meta({ id: 'WebhookEndpointUpdate' });
@@ -90,6 +101,7 @@ export const endpointView = z
     disabledAt: timestamp.nullable(),
     disabledReason: z.string().nullable().meta({ description: 'Why the service disabled it (410 Gone, failing for 5 days) or that a user did' }),
     failingSince: timestamp.nullable().meta({ description: 'Start of the current unbroken run of failed attempts' }),
+    rateLimit: z.number().int().nullable().meta({ description: 'Deliveries per second at most; null: no limit' }),
     createdAt: timestamp,
     updatedAt: timestamp,
   })
@@ -109,7 +121,9 @@ export const listQuery = z.strictObject({
 
 export const publishEventSchema = z
   .strictObject({
-    type: eventType.refine((t) => !t.startsWith(RESERVED_EVENT_PREFIX), `types starting with "${RESERVED_EVENT_PREFIX}" are published by the service itself`),
+    type: eventType
+      .refine((t) => !t.startsWith(RESERVED_EVENT_PREFIX), `types starting with "${RESERVED_EVENT_PREFIX}" are published by the service itself`)
+      .refine((t) => !isOperationalEventType(t), `types starting with "${OPERATIONAL_EVENT_PREFIX}" are published by the service itself`),
     payload: z
       .record(z.string(), z.unknown())
       .refine((p) => Buffer.byteLength(JSON.stringify(p)) <= LIMITS.payloadBytes, `must serialize to at most ${LIMITS.payloadBytes} bytes`)

@@ -23,7 +23,9 @@ import { registerQueueMetrics } from '../queue/metrics';
 import type { QueueProcessor, Sweep } from '../queue/processor';
 import { createJobProducer } from '../queue/producer';
 import { createWebhookMetrics } from '../webhooks/metrics';
+import { createOperationalEvents } from '../webhooks/operational-events';
 import { createWebhookProcessor, WEBHOOK_POOL_SIZE } from '../webhooks/processor';
+import { createEndpointRateLimiter } from '../webhooks/rate-limiter';
 import { createSecretBox, requireEncryptionKey } from '../webhooks/secrets';
 import { createWebhookSender } from '../webhooks/sender';
 import { createWebhookSweep } from '../webhooks/sweeper';
@@ -60,6 +62,8 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
   const sender = createWebhookSender({ timeoutMs: config.webhooks.timeoutMs, allowPrivateNetworks: config.webhooks.allowPrivateNetworks });
   lifecycle.onShutdown('webhook sender', () => sender.close());
 
+  const webhookMetrics = createWebhookMetrics(metrics.registry, db);
+
   // One processor per queue.
   const processors: QueueProcessor[] = [
     createEmailProcessor({
@@ -77,7 +81,9 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
       log: log.child({ queue: JOBS.webhook.queue }),
       secrets: createSecretBox(requireEncryptionKey(config.encryptionKey)),
       sender,
-      metrics: createWebhookMetrics(metrics.registry, db),
+      metrics: webhookMetrics,
+      rateLimiter: createEndpointRateLimiter({ redis, prefix: config.redisPrefix }),
+      operational: createOperationalEvents({ db, jobs, log, onRecorded: webhookMetrics.operationalEvent }),
       settings: config.webhooks,
       jobLockMs: config.jobLockMs,
     }),

@@ -14,7 +14,9 @@ import { QUEUE_NAMES, workerConnectionOptions } from '../../app/queue';
 import type { LookupFunction } from '../../app/webhooks/guard';
 import { createEndpointService } from '../../app/webhooks/endpoints';
 import { createWebhookMetrics } from '../../app/webhooks/metrics';
+import { createOperationalEvents } from '../../app/webhooks/operational-events';
 import { createWebhookProcessor, WEBHOOK_POOL_SIZE } from '../../app/webhooks/processor';
+import { createEndpointRateLimiter } from '../../app/webhooks/rate-limiter';
 import { createSecretBox } from '../../app/webhooks/secrets';
 import { createWebhookSender } from '../../app/webhooks/sender';
 import { startApi, type RunningApi } from '../../app/api';
@@ -185,6 +187,8 @@ describe('a processor whose sender resolves a test name to loopback', () => {
       secrets: createSecretBox(t.config.encryptionKey!),
       sender,
       metrics: createWebhookMetrics(createMetrics('worker').registry, t.db),
+      rateLimiter: createEndpointRateLimiter({ redis: publisher.redis, prefix: t.redisPrefix }),
+      operational: createOperationalEvents({ db: t.db, jobs: publisher.jobs, log }),
       settings: t.config.webhooks,
       jobLockMs: t.config.jobLockMs,
     });
