@@ -6,6 +6,7 @@ import type { Db, Prisma } from '../db/client';
 import { ConflictError, NotFoundError } from '../errors';
 import type { Idempotency, IdempotencyClaim } from '../http/idempotency';
 import type { JobProducer } from '../queue/producer';
+import { attemptFields, deliveryFields } from './delivery-views';
 import { recordEvent } from './events';
 
 type Tx = Prisma.TransactionClient;
@@ -17,7 +18,6 @@ export interface PublishedEvent {
   deliveries: number;
 }
 
-const iso = (d: Date | null) => d?.toISOString() ?? null;
 
 export function createEventService(deps: { db: Db; jobs: JobProducer; idempotency: Pick<Idempotency, 'recordInput'>; now?: () => number }) {
   const { db, jobs, idempotency } = deps;
@@ -61,27 +61,7 @@ export function createEventService(deps: { db: Db; jobs: JobProducer; idempotenc
       type: event.type,
       payload: event.payload as Record<string, unknown>,
       createdAt: event.createdAt.toISOString(),
-      deliveries: event.deliveries.map((d) => ({
-        id: d.id,
-        eventId: d.eventId,
-        endpointId: d.endpointId,
-        url: d.endpoint.url,
-        status: d.status,
-        attemptCount: d.attemptCount,
-        nextAttemptAt: iso(d.nextAttemptAt),
-        lastStatusCode: d.lastStatusCode,
-        lastError: d.lastError,
-        createdAt: d.createdAt.toISOString(),
-        deliveredAt: iso(d.deliveredAt),
-        attempts: d.attempts.map((a) => ({
-          number: a.number,
-          startedAt: a.startedAt.toISOString(),
-          durationMs: a.durationMs,
-          statusCode: a.statusCode,
-          responseBody: a.responseBody,
-          error: a.error,
-        })),
-      })),
+      deliveries: event.deliveries.map((d) => ({ ...deliveryFields(d), attempts: d.attempts.map(attemptFields) })),
     };
   }
 

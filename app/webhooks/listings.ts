@@ -12,6 +12,7 @@
 import type { Db, Prisma } from '../db/client';
 import { NotFoundError } from '../errors';
 import { beforeKeyset, decodeKeysetCursor, pageOf } from '../shared/cursor';
+import { attemptFields, deliveryFields } from './delivery-views';
 import type { DeliveryListQuery, EventListQuery } from './listing-schemas';
 
 const HOUR_MS = 3600_000;
@@ -24,20 +25,7 @@ const deliveryInclude = { event: { select: { type: true } }, endpoint: { select:
 type DeliveryRow = Prisma.WebhookDeliveryGetPayload<{ include: typeof deliveryInclude }>;
 
 function deliverySummary(d: DeliveryRow) {
-  return {
-    id: d.id,
-    eventId: d.eventId,
-    eventType: d.event.type,
-    endpointId: d.endpointId,
-    url: d.endpoint.url,
-    status: d.status,
-    attemptCount: d.attemptCount,
-    nextAttemptAt: iso(d.nextAttemptAt),
-    lastStatusCode: d.lastStatusCode,
-    lastError: d.lastError,
-    createdAt: d.createdAt.toISOString(),
-    deliveredAt: iso(d.deliveredAt),
-  };
+  return { ...deliveryFields(d), eventType: d.event.type };
 }
 
 const createdWithin = (q: { since?: Date; until?: Date }) =>
@@ -86,14 +74,7 @@ export function createWebhookListings(deps: { db: Db; now?: () => number }) {
     if (!d) throw new NotFoundError(`no webhook delivery with id ${id}`);
     return {
       ...deliverySummary(d),
-      attempts: d.attempts.map((a) => ({
-        number: a.number,
-        startedAt: a.startedAt.toISOString(),
-        durationMs: a.durationMs,
-        statusCode: a.statusCode,
-        responseBody: a.responseBody,
-        error: a.error,
-      })),
+      attempts: d.attempts.map(attemptFields),
     };
   }
 
