@@ -4,14 +4,15 @@
  * neither repeats nor skips rows while new ones arrive; bad filters and cursors as 422.
  */
 import { startReceiver, type Receiver } from '../support/receiver';
-import { eventually, FAST_DELIVERY_ENV, startStack, type Stack } from './stack';
+import { eventually } from '../support/eventually';
+import { FAST_DELIVERY_ENV, startStack, type Stack } from '../support/stack';
 
 jest.setTimeout(90_000);
 
 let s: Stack;
 let rx: Receiver;
 beforeAll(async () => {
-  s = await startStack('wh_listings', FAST_DELIVERY_ENV, { worker: true });
+  s = await startStack('wh_listings', { env: FAST_DELIVERY_ENV });
   // Payloads with fail: true are refused until the schedule (5 attempts) is used up.
   rx = await startReceiver({ answer: (req) => (JSON.parse(req.body).data.fail ? { status: 400, body: 'no' } : { status: 200, body: 'ok' }) });
 });
@@ -84,7 +85,7 @@ describe('GET /v1/events', () => {
     const res = await s.call('GET', `/v1/events?${query}`);
     expect(res.status).toBe(422);
     expect(res.headers.get('content-type')).toMatch(/^application\/problem\+json/);
-    const problem = (await res.json()) as { errors: { path: string }[] };
+    const problem = res.body as { errors: { path: string }[] };
     expect(problem.errors.map((e) => e.path)).toContain(path);
   });
 });
@@ -100,7 +101,7 @@ describe('deliveries and stats of an endpoint', () => {
     const settled = await eventually(async () => {
       const pending = await s.json<{ data: unknown[] }>('GET', `/v1/webhook-endpoints/${ep.id}/deliveries?status=pending`);
       return pending.data.length === 0 ? true : undefined;
-    }, 30_000, 'every delivery to settle');
+    }, 'every delivery to settle', 30_000);
     expect(settled).toBe(true);
 
     const failed = await pageAll<{ id: string; eventId: string; status: string; eventType: string; attemptCount: number }>(`/v1/webhook-endpoints/${ep.id}/deliveries?status=failed`, 4);
@@ -133,6 +134,6 @@ describe('deliveries and stats of an endpoint', () => {
     const ep = await s.createEndpoint({ url: rx.url, eventTypes: ['list.none'] });
     const res = await s.call('GET', `/v1/webhook-endpoints/${ep.id}/deliveries?status=lost`);
     expect(res.status).toBe(422);
-    expect(((await res.json()) as { errors: { path: string }[] }).errors[0].path).toBe('/status');
+    expect((res.body as { errors: { path: string }[] }).errors[0].path).toBe('/status');
   });
 });

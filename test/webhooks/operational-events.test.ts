@@ -6,7 +6,8 @@
  */
 import { Webhook } from 'standardwebhooks';
 import { startReceiver, type Receiver } from '../support/receiver';
-import { eventually, FAST_DELIVERY_ENV, startStack, type Stack } from './stack';
+import { eventually } from '../support/eventually';
+import { FAST_DELIVERY_ENV, startStack, type Stack } from '../support/stack';
 
 jest.setTimeout(60_000);
 
@@ -20,7 +21,7 @@ async function receiver(...args: Parameters<typeof startReceiver>): Promise<Rece
 const OPS = ['webhook.endpoint.disabled', 'webhook.delivery.exhausted'];
 
 beforeAll(async () => {
-  s = await startStack('wh_ops_events', FAST_DELIVERY_ENV, { worker: true });
+  s = await startStack('wh_ops_events', { env: FAST_DELIVERY_ENV });
 });
 afterAll(async () => {
   await s?.stop();
@@ -93,7 +94,7 @@ it('the delivery of an operational event that is exhausted itself causes no furt
   await eventually(async () => {
     const e = await s.json<{ deliveries: { endpointId: string; status: string }[] }>('GET', `/v1/events/${opsEventId}`);
     return e.deliveries.find((d) => d.endpointId === failingOpsEp.id && d.status === 'failed');
-  }, 20_000, 'the operational event delivery to fail');
+  }, 'the operational event delivery to fail', 20_000);
   expect(failingOps.count()).toBe(5);
   // Positive evidence that the worker is past that failure: a later event reaches the watcher...
   await s.publish('ops.chain', {});
@@ -106,5 +107,5 @@ it('the delivery of an operational event that is exhausted itself causes no furt
 it('clients cannot publish webhook.* types', async () => {
   const res = await s.call('POST', '/v1/events', { type: 'webhook.endpoint.disabled', payload: {} });
   expect(res.status).toBe(422);
-  expect(((await res.json()) as { errors: { path: string }[] }).errors[0].path).toBe('/type');
+  expect((res.body as { errors: { path: string }[] }).errors[0].path).toBe('/type');
 });

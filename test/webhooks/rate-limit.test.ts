@@ -5,9 +5,9 @@
  * first attempt) and without holding worker slots: another endpoint's 300 deliveries, published
  * after the 2,000, all arrive while the limited endpoint is still being served.
  */
-import { freePort, stopProcess, type CliProcess } from '../support/processes';
+import { startRole, stopProcess, type RoleProcess } from '../support/processes';
 import { startReceiver, type Receiver } from '../support/receiver';
-import { FAST_DELIVERY_ENV, openPublisher, startProcessStack, startWorkerProcess, type Publisher, type Stack } from './stack';
+import { FAST_DELIVERY_ENV, startProcessStack, type Publisher, type Stack } from '../support/stack';
 
 jest.setTimeout(180_000);
 
@@ -19,20 +19,19 @@ let s: Stack;
 let limited: Receiver;
 let free: Receiver;
 let publisher: Publisher;
-const extraWorkers: CliProcess[] = [];
+const extraWorkers: RoleProcess[] = [];
 
 beforeAll(async () => {
-  s = await startProcessStack('wh_rate_limit', FAST_DELIVERY_ENV);
-  for (let i = 0; i < 2; i++) extraWorkers.push(await startWorkerProcess(s.t, await freePort()));
+  s = await startProcessStack('wh_rate_limit', { env: FAST_DELIVERY_ENV });
+  for (let i = 0; i < 2; i++) extraWorkers.push(await startRole('worker', s.t.env));
   limited = await startReceiver();
   free = await startReceiver();
-  publisher = openPublisher(s.t);
+  publisher = s.publisher();
 });
 afterAll(async () => {
-  await Promise.all(extraWorkers.map((w) => stopProcess(w)));
+  await Promise.all(extraWorkers.map((w) => stopProcess(w.cli)));
   await limited?.close();
   await free?.close();
-  await publisher?.close();
   await s?.stop();
 });
 
