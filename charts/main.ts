@@ -28,7 +28,7 @@ import {
 import type { KubernetesObject } from './render';
 
 /** Labels on every object; selectors use only the stable subset (see `selectorLabels`). */
-function commonLabels(model: DeploymentModel): Record<string, string> {
+export function commonLabels(model: DeploymentModel): Record<string, string> {
   return {
     [NAME_LABEL]: model.name,
     'app.kubernetes.io/part-of': model.name,
@@ -78,6 +78,7 @@ export class EaseEmailChart extends Chart {
         autoscaling: resolveAutoscaling(model, profile, role),
         autoscalingPath: profileSpec.autoscaling[role] ? `profiles.${profile}.autoscaling.${role}` : undefined,
         podAnnotations: { 'checksum/config': configChecksum },
+        pollingIntervalSeconds: model.monitoring.scrapeIntervalSeconds,
       });
     }
 

@@ -17,7 +17,10 @@ export const KIND_ORDER: readonly string[] = [
   'Job',
   'Deployment',
   'HorizontalPodAutoscaler',
+  'ScaledObject',
   'PodDisruptionBudget',
+  'PodMonitor',
+  'PrometheusRule',
 ];
 
 export interface KubernetesObject {

@@ -20,6 +20,8 @@ export type ComposeHealthcheck =
 
 export interface ComposeService {
   readonly image: string;
+  /** Only started with `--profile <name>`. */
+  readonly profiles?: readonly string[];
   readonly build?: { readonly context: string; readonly dockerfile: string };
   readonly command?: readonly string[];
   readonly user?: string;
@@ -179,6 +181,30 @@ function dependencyService(model: DeploymentModel, dep: DevDependencySpec): Comp
   };
 }
 
+/** Where compose's Prometheus reads its configuration and rules (generated beside this file). */
+export const COMPOSE_PROMETHEUS_MOUNTS = [
+  './prometheus.yaml:/etc/prometheus/prometheus.yml:ro',
+  '../k8s/addons/prometheus/easeemail.rules.yaml:/etc/prometheus/rules/easeemail.rules.yaml:ro',
+] as const;
+
+/**
+ * The `monitoring` profile: Prometheus scraping every api and worker replica with the shipped
+ * rules (compose/prometheus.yaml). On the public network only: it reaches the app's metrics
+ * ports, never the data stores. No healthcheck: the image has no HTTP client to run one.
+ */
+function prometheusService(model: DeploymentModel): ComposeService {
+  const p = model.monitoring.compose;
+  return {
+    image: p.image,
+    profiles: ['monitoring'],
+    volumes: [...COMPOSE_PROMETHEUS_MOUNTS],
+    ports: [publish(p.uiPort.hostPortVariable, p.uiPort.defaultHostPort, 9090)],
+    depends_on: { api: { condition: 'service_started' }, worker: { condition: 'service_started' } },
+    networks: [PUBLIC_NETWORK],
+    deploy: { resources: { limits: { memory: memory(p.memoryLimitMiB) } } },
+  };
+}
+
 /** Drops undefined keys, which YAML would otherwise print as null. */
 function compact<T extends object>(o: T): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
@@ -201,6 +227,7 @@ export function renderCompose(model: DeploymentModel): ComposeFile {
   });
   services.api = compact(serverService(model, model.workloads.api));
   services.worker = compact(serverService(model, model.workloads.worker));
+  services.prometheus = prometheusService(model);
 
   const volumes: Record<string, Record<string, never>> = {};
   for (const name of DEV_DEPENDENCIES) {

@@ -3,6 +3,7 @@ import * as kplus from 'cdk8s-plus-27';
 import { Construct } from 'constructs';
 import type { AutoscalingSpec, ResolvedEnv, ResourcesSpec, ServerWorkloadSpec } from '../model';
 import { assertNoProblems, checkAppResources, checkAutoscaling, checkServerWorkload, portNumber } from '../model';
+import { Autoscaler } from './autoscaler';
 import { appContainer, hardenPodTemplate, EnvSources, httpProbe, podSecurityContext, RunAs, selectorLabels, writableMounts } from './pod';
 
 /** The init container that holds a pod until the database schema is at the image's head. */
@@ -45,6 +46,12 @@ export interface ServerWorkloadProps {
    */
   readonly autoscalingPath?: string;
   /**
+   * How often KEDA polls Prometheus, when the backlog scaler is KEDA.
+   *
+   * @default 15
+   */
+  readonly pollingIntervalSeconds?: number;
+  /**
    * Pod template annotations (a checksum of the settings rolls the pods when they change).
    *
    * @default - none
@@ -55,14 +62,15 @@ export interface ServerWorkloadProps {
 /**
  * A long-running role of the image (api or worker): a Deployment with a `migrate --wait` init
  * container, probes on the role's health endpoints and a hardened pod, plus its
- * HorizontalPodAutoscaler, PodDisruptionBudget and, when the role takes traffic, a Service.
+ * autoscaler (HorizontalPodAutoscaler or KEDA ScaledObject), PodDisruptionBudget and, when the role
+ * takes traffic, a Service.
  *
  * Rolling updates never take a ready pod away before its replacement is ready
  * (`maxUnavailable: 0`); the grace period lets the process finish its own shutdown deadline.
  */
 export class ServerWorkload extends Construct {
   public readonly deployment: kplus.Deployment;
-  public readonly autoscaler: kplus.HorizontalPodAutoscaler;
+  public readonly autoscaler: Autoscaler;
   public readonly disruptionBudget: kplus.k8s.KubePodDisruptionBudget;
   /** Present when the spec declares a Service. */
   public readonly service?: kplus.Service;
@@ -118,13 +126,9 @@ export class ServerWorkload extends Construct {
       for (const [key, value] of Object.entries(this.selector)) this.service.selectLabel(key, value);
     }
 
-    this.autoscaler = new kplus.HorizontalPodAutoscaler(this, 'Autoscaler', {
-      metadata: { name },
-      target: this.deployment,
-      minReplicas: autoscaling.minReplicas,
-      maxReplicas: autoscaling.maxReplicas,
-      metrics: [kplus.Metric.resourceCpu(kplus.MetricTarget.averageUtilization(autoscaling.targetCpuUtilizationPercent))],
-    });
+    // The autoscaler owns the replica count: the Deployment carries none.
+    this.deployment.markHasAutoscaler();
+    this.autoscaler = new Autoscaler(this, 'Autoscaler', { name, appName: props.appName, autoscaling, pollingIntervalSeconds: props.pollingIntervalSeconds ?? 15 });
 
     // maxUnavailable rather than minAvailable: evictions go one pod at a time, and a single-replica
     // (dev) workload does not block node drains.

@@ -9,7 +9,10 @@
  * Values that follow from others (heap caps, Redis flags, names) are derived in `derive.ts`;
  * `validate.ts` checks every invariant.
  */
+import { JOB_KINDS, JOBS } from '../../app/queue';
 import packageJson from '../../package.json';
+import { buildRules, type MonitoringThresholds } from '../monitoring/rules';
+import type { ScalingBehaviorSpec } from '../monitoring/scaling';
 import { DEFAULT_IMAGE, parseImage } from './derive';
 import type { ConfigKey, DeploymentModel, EnvSpec, PortSpec, ProbesSpec, ServerRole, ServerWorkloadSpec, Settings } from './types';
 
@@ -70,10 +73,45 @@ function serverRole(role: ServerRole, healthPort: PortSpec, healthPortKey: Confi
     healthPortKey,
     probes: probes(healthPort.name),
     healthcheckCommand: ['easeemail', 'healthcheck', role],
+    // /metrics is served beside health on the same port.
+    metrics: { port: healthPort.name, path: '/metrics' },
     env: SERVER_ENV,
     terminationGracePeriodSeconds: 35,
   } satisfies Partial<ServerWorkloadSpec>;
 }
+
+/** The queues of the queue contract (app/queue/jobs.ts), by BullMQ name: a new job kind joins here. */
+export const CONTRACT_QUEUES: readonly string[] = [...new Set(JOB_KINDS.map((kind) => JOBS[kind].queue))];
+
+const ALERT_THRESHOLDS: MonitoringThresholds = {
+  // Accepted → delivered is about a second when healthy (README, Performance): ten minutes of
+  // waiting means the workers cannot keep up, for long enough not to page on a burst.
+  backlogAge: Object.fromEntries(CONTRACT_QUEUES.map((q) => [q, { maxSeconds: 600, forSeconds: 600 }])),
+  // Receivers fail now and then (retries are normal); a fifth of attempts failing for 15 minutes
+  // is a receiver or relay outage.
+  deliveryFailureRatio: { max: 0.2, forSeconds: 900 },
+  apiErrorRatio: { max: 0.05, forSeconds: 600 },
+  // Longer than a rollout's pod replacement plus a few 15 s scrapes.
+  workerDownForSeconds: 300,
+  // Well past a blip (readiness: every 5 s, 2 failures), well before a long outage.
+  dependencyUnreadyForSeconds: 120,
+  failedJobsGrowth: { minIncrease: 10, windowSeconds: 3600, forSeconds: 900 },
+};
+
+/** The api: up by 4 pods or 200 % a minute, down by at most 2 pods per 5 minutes (cdk8s-plus' former defaults). */
+const API_SCALING: ScalingBehaviorSpec = {
+  scaleUp: { stabilizationWindowSeconds: 0, selectPolicy: 'Max', policies: [{ type: 'Pods', value: 4, periodSeconds: 60 }, { type: 'Percent', value: 200, periodSeconds: 60 }] },
+  scaleDown: { stabilizationWindowSeconds: 300, selectPolicy: 'Max', policies: [{ type: 'Pods', value: 2, periodSeconds: 300 }] },
+};
+
+/**
+ * The worker: a backlog is work waiting, so add replicas at once (double, or +4, per minute); remove
+ * them only after 5 minutes without need (a backlog often comes in waves), at most half a minute.
+ */
+const WORKER_SCALING: ScalingBehaviorSpec = {
+  scaleUp: { stabilizationWindowSeconds: 0, selectPolicy: 'Max', policies: [{ type: 'Pods', value: 4, periodSeconds: 60 }, { type: 'Percent', value: 100, periodSeconds: 60 }] },
+  scaleDown: { stabilizationWindowSeconds: 300, selectPolicy: 'Max', policies: [{ type: 'Percent', value: 50, periodSeconds: 60 }] },
+};
 
 const DEV_DB = { user: 'easeemail', password: 'easeemail', database: 'easeemail' };
 
@@ -103,9 +141,10 @@ export function createModel(options: ModelOptions = {}): DeploymentModel {
         secret: { kind: 'generated' },
         extraSecretKeys: ['BOOTSTRAP_API_KEY'],
         devDependencies: true,
+        // CPU only: a laptop cluster has no prometheus-adapter or KEDA.
         autoscaling: {
-          api: { minReplicas: 1, maxReplicas: 3, targetCpuUtilizationPercent: 70 },
-          worker: { minReplicas: 1, maxReplicas: 3, targetCpuUtilizationPercent: 70 },
+          api: { minReplicas: 1, maxReplicas: 3, targetCpuUtilizationPercent: 70, behavior: API_SCALING },
+          worker: { minReplicas: 1, maxReplicas: 3, targetCpuUtilizationPercent: 70, behavior: WORKER_SCALING },
         },
       },
     },
@@ -113,7 +152,7 @@ export function createModel(options: ModelOptions = {}): DeploymentModel {
       api: {
         ...serverRole('api', { name: 'http', containerPort: API_PORT }, 'PORT'),
         resources: { cpuRequestMillis: 250, memoryRequestMiB: 256, memoryLimitMiB: 512 },
-        autoscaling: { minReplicas: 2, maxReplicas: 10, targetCpuUtilizationPercent: 70 },
+        autoscaling: { minReplicas: 2, maxReplicas: 10, targetCpuUtilizationPercent: 70, behavior: API_SCALING },
         peers: ['postgres', 'redis'],
         service: { port: 80, targetPort: 'http' },
         composePublish: { port: 'http', hostPortVariable: 'EASEEMAIL_API_PORT', defaultHostPort: API_PORT },
@@ -121,7 +160,21 @@ export function createModel(options: ModelOptions = {}): DeploymentModel {
       worker: {
         ...serverRole('worker', { name: 'health', containerPort: WORKER_HEALTH_PORT }, 'WORKER_HEALTH_PORT'),
         resources: { cpuRequestMillis: 250, memoryRequestMiB: 192, memoryLimitMiB: 384 },
-        autoscaling: { minReplicas: 3, maxReplicas: 20, targetCpuUtilizationPercent: 70 },
+        autoscaling: {
+          minReplicas: 3,
+          maxReplicas: 20,
+          // CPU still counts: deliveries to fast peers are CPU-bound (README, Performance).
+          targetCpuUtilizationPercent: 70,
+          // A replica runs WORKER_CONCURRENCY (10) emails and 50 webhooks at once; 100 ready jobs
+          // each is a few seconds of work at the measured rates, a minute behind a slow peer.
+          backlog: {
+            scaler: 'external-metric',
+            readyJobsPerReplica: 100,
+            externalMetricName: 'easeemail_ready_jobs',
+            prometheusUrl: 'http://prometheus-operated.monitoring.svc:9090',
+          },
+          behavior: WORKER_SCALING,
+        },
         peers: ['postgres', 'redis', 'smtp', 'webhooks'],
       },
       migrate: {
@@ -195,6 +248,19 @@ export function createModel(options: ModelOptions = {}): DeploymentModel {
         ipv4: ['10.0.0.0/8', '100.64.0.0/10', '127.0.0.0/8', '169.254.0.0/16', '172.16.0.0/12', '192.168.0.0/16'],
         // loopback, IPv4-mapped (reaches the v4 ranges above), unique local, link-local
         ipv6: ['::1/128', '::ffff:0:0/96', 'fc00::/7', 'fe80::/10'],
+      },
+    },
+    monitoring: {
+      scrapeIntervalSeconds: 15,
+      prometheusNamespace: 'monitoring',
+      // kube-prometheus-stack selects monitors and rules by its release label unless told otherwise.
+      monitorLabels: { release: 'kube-prometheus-stack' },
+      thresholds: ALERT_THRESHOLDS,
+      rules: buildRules(CONTRACT_QUEUES, ALERT_THRESHOLDS),
+      compose: {
+        image: 'prom/prometheus:v2.42.0',
+        uiPort: { port: 'http', hostPortVariable: 'PROMETHEUS_PORT', defaultHostPort: 9090 },
+        memoryLimitMiB: 512,
       },
     },
     composeHealthcheck: { intervalSeconds: 2, timeoutSeconds: 3, retries: 5, startPeriodSeconds: 30 },

@@ -10,6 +10,11 @@
  * `DeploymentModel.workloads`, its values in `charts/model/easeemail.ts`. Adding an output: a
  * renderer that reads the model and the derivations in `charts/model/derive.ts`, nothing else.
  */
+import type { MonitoringSpec } from '../monitoring/rules';
+import type { BacklogScalingSpec, ScalingBehaviorSpec } from '../monitoring/scaling';
+
+export type { MonitoringSpec } from '../monitoring/rules';
+export type { BacklogScaler, BacklogScalingSpec, ScalingBehaviorSpec } from '../monitoring/scaling';
 import type { SecretKey, SettingKey } from '../../app/config';
 
 export type { SecretKey, SettingKey };
@@ -94,6 +99,14 @@ export interface AutoscalingSpec {
   readonly maxReplicas: number;
   /** Average CPU utilisation, in percent of the CPU request, that the HPA aims for. */
   readonly targetCpuUtilizationPercent: number;
+  /**
+   * Scale on ready jobs as well (the worker): through an External metric or KEDA (README, Scaling).
+   *
+   * @default - CPU only
+   */
+  readonly backlog?: BacklogScalingSpec;
+  /** How fast replicas are added and removed (HPA `behavior`; the ScaledObject gets the same). */
+  readonly behavior: ScalingBehaviorSpec;
 }
 
 /** Settings with their values: keys `app/config.ts` reads, values as the environment carries them. */
@@ -135,6 +148,8 @@ export interface ServerWorkloadSpec {
   readonly terminationGracePeriodSeconds: number;
   /** Published host port in compose: `${variable:-default}:containerPort`. */
   readonly composePublish?: ComposePublishSpec;
+  /** Where Prometheus scrapes the process (a PodMonitor per role that has it). */
+  readonly metrics?: { readonly port: string; readonly path: string };
 }
 
 export interface MigrationSpec {
@@ -262,6 +277,8 @@ export interface DeploymentModel {
   readonly workloads: { readonly api: ServerWorkloadSpec; readonly worker: ServerWorkloadSpec; readonly migrate: MigrationSpec };
   readonly devDependencies: Readonly<Record<DevDependencyName, DevDependencySpec>>;
   readonly network: NetworkSpec;
+  /** Scraping, rules and alert thresholds, the dashboard (charts/monitoring/). */
+  readonly monitoring: MonitoringSpec;
   /** Compose healthcheck timing: short intervals suit local work and the test lab. */
   readonly composeHealthcheck: {
     readonly intervalSeconds: number;

@@ -4,6 +4,8 @@
  * ModelError. The charts, the constructs and the compose generator all refuse a model that fails.
  */
 import { SECRET_KEYS, SETTING_KEYS } from '../../app/config';
+import { checkBacklogScaling, checkBehavior, checkMonitoring } from '../monitoring/validate';
+import { CONTRACT_QUEUES } from './easeemail';
 import { devSecretValues, heapLimitMiB, migrationJobName, MIN_HEAP_MIB, portNumber, resolveConfig, resolveEnv } from './derive';
 import type { AutoscalingSpec, ConfigKey, DeploymentModel, DevDependencySpec, EnvSpec, PortSpec, ProbesSpec, ProfileName, ResourcesSpec, ServerWorkloadSpec } from './types';
 import { assertNoProblems, DEV_DEPENDENCIES, PROFILES, ROLES, SERVER_ROLES } from './types';
@@ -45,6 +47,8 @@ export function checkAutoscaling(a: AutoscalingSpec, path: string): string[] {
   }
   const t = a.targetCpuUtilizationPercent;
   if (!(Number.isInteger(t) && t > 0 && t <= 100)) problems.push(`${path}.targetCpuUtilizationPercent (${t}) must be an integer in 1..100`);
+  problems.push(...checkBehavior(a.behavior, `${path}.behavior`));
+  if (a.backlog) problems.push(...checkBacklogScaling(a.backlog, `${path}.backlog`));
   return problems;
 }
 
@@ -102,6 +106,7 @@ export function checkServerWorkload(w: ServerWorkloadSpec, path: string): string
   if (w.composePublish && portNumber(w.ports, w.composePublish.port) === undefined) {
     problems.push(`${path}.composePublish.port ("${w.composePublish.port}") is not a port of the container`);
   }
+  if (w.metrics && portNumber(w.ports, w.metrics.port) === undefined) problems.push(`${path}.metrics.port ("${w.metrics.port}") is not a port of the container`);
   return problems;
 }
 
@@ -207,6 +212,7 @@ export function validateModel(model: DeploymentModel): void {
   for (const profile of PROFILES) problems.push(...checkProfile(model, profile));
   for (const dep of DEV_DEPENDENCIES) problems.push(...checkDevDependency(model.devDependencies[dep], `devDependencies.${dep}`));
   if (migrationJobName(model).length < model.name.length + 9) problems.push(`image ("${model.image.ref}") yields no usable Job name suffix`);
+  problems.push(...checkMonitoring(model, CONTRACT_QUEUES));
   assertNoProblems(problems);
 }
 

@@ -198,8 +198,16 @@ export function recordedNames(rules: RulesSpec): Set<string> {
 export interface MonitoringSpec {
   /** How often Prometheus scrapes the api and the workers (monitors, compose). */
   readonly scrapeIntervalSeconds: number;
-  /** Namespace Prometheus runs in: the worker's metrics port admits scrapes from there. */
+  /** Namespace Prometheus runs in: the metrics ports admit scrapes from there (NetworkPolicy). */
   readonly prometheusNamespace: string;
+  /** Labels on the PodMonitors and the PrometheusRule, for the operator's selectors. */
+  readonly monitorLabels: Readonly<Record<string, string>>;
+  /** The compose `monitoring` profile's Prometheus. */
+  readonly compose: {
+    readonly image: string;
+    readonly uiPort: { readonly port: string; readonly hostPortVariable: string; readonly defaultHostPort: number };
+    readonly memoryLimitMiB: number;
+  };
   readonly thresholds: MonitoringThresholds;
   /** Built from `thresholds` by `buildRules`; data, so validation can check every expression. */
   readonly rules: RulesSpec;

@@ -12,7 +12,7 @@ import { modelWith, synthError } from './support/broken-model';
 
 describe('a broken model fails at synth, naming the field', () => {
   it('the real model synthesizes', () => {
-    expect(renderAll(createModel()).size).toBe(4);
+    expect(renderAll(createModel()).size).toBe(10);
   });
 
   it('a memory limit below the request', () => {
@@ -29,8 +29,35 @@ describe('a broken model fails at synth, naming the field', () => {
     expect(synthError(modelWith((m) => (m.workloads.worker.autoscaling.minReplicas = 25))).message).toContain(
       'workloads.worker.autoscaling.minReplicas (25) must not exceed workloads.worker.autoscaling.maxReplicas (20)',
     );
-    const profile = synthError(modelWith((m) => (m.profiles.dev.autoscaling.api = { minReplicas: 4, maxReplicas: 2, targetCpuUtilizationPercent: 70 })));
+    const profile = synthError(modelWith((m) => (m.profiles.dev.autoscaling.api = { ...m.workloads.api.autoscaling, minReplicas: 4, maxReplicas: 2 })));
     expect(profile.message).toContain('profiles.dev.autoscaling.api.minReplicas (4) must not exceed profiles.dev.autoscaling.api.maxReplicas (2)');
+  });
+
+  it('a backlog target of zero or less ready jobs per replica', () => {
+    for (const target of [0, -5]) {
+      const error = synthError(modelWith((m) => (m.workloads.worker.autoscaling.backlog = { ...m.workloads.worker.autoscaling.backlog!, readyJobsPerReplica: target })));
+      expect(error.message).toContain(`workloads.worker.autoscaling.backlog.readyJobsPerReplica (${target}) must be a positive number`);
+    }
+  });
+
+  it('a scaling policy that Kubernetes would refuse', () => {
+    const error = synthError(modelWith((m) => (m.workloads.worker.autoscaling.behavior.scaleDown.stabilizationWindowSeconds = 7200)));
+    expect(error.message).toContain('workloads.worker.autoscaling.behavior.scaleDown.stabilizationWindowSeconds (7200) must be an integer in 0..3600');
+  });
+
+  it('a rule naming a metric the app does not export', () => {
+    const error = synthError(
+      modelWith((m) => {
+        const alerts = m.monitoring.rules.alerts as { expr: string }[];
+        alerts[0].expr = alerts[0].expr.replace('easeemail:queue_oldest_ready_seconds:max', 'easeemail_queue_oldest_seconds');
+      }),
+    );
+    expect(error.message).toContain('monitoring.rules.alerts[0].expr names "easeemail_queue_oldest_seconds", which the app does not export');
+  });
+
+  it('a queue of the contract without a backlog-age threshold', () => {
+    const error = synthError(modelWith((m) => delete (m.monitoring.thresholds.backlogAge as Record<string, unknown>)['webhook-delivery']));
+    expect(error.message).toContain('monitoring.thresholds.backlogAge["webhook-delivery"] is missing');
   });
 
   it('a grace period that does not outlast the shutdown deadline', () => {
@@ -94,7 +121,7 @@ describe('the constructs check their own props', () => {
           serviceAccount: kplus.ServiceAccount.fromServiceAccountName(chart, 'sa', 'easeemail'),
           runAs: { user: 1000 },
           migrationWait: { args: ['migrate', '--wait'], env: resolveEnv(model, 'prod', 'migrate'), resources: model.workloads.migrate.resources },
-          autoscaling: { minReplicas: 5, maxReplicas: 1, targetCpuUtilizationPercent: 70 },
+          autoscaling: { ...model.workloads.api.autoscaling, minReplicas: 5, maxReplicas: 1 },
           autoscalingPath: 'profiles.test.autoscaling.api',
         }),
     ).toThrow(

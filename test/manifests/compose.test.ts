@@ -55,7 +55,8 @@ describe('compose file', () => {
   });
 
   it('has the services of the design, the app image built once from the repository', () => {
-    expect(Object.keys(compose.services)).toEqual([...STORES, ...APP_SERVICES]);
+    // prometheus: only with --profile monitoring (test/manifests/monitoring.test.ts).
+    expect(Object.keys(compose.services)).toEqual([...STORES, ...APP_SERVICES, 'prometheus']);
     const images = new Set(APP_SERVICES.map((n) => composeService(compose, n).image));
     expect([...images]).toEqual(['easeemail:0.1.0']);
     for (const name of APP_SERVICES) {

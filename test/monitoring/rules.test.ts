@@ -7,11 +7,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { easeemailMonitoring } from '../../charts/monitoring/defaults';
+import { createModel } from '../../charts/model';
 import { alertNames, ruleGroups } from '../../charts/monitoring/rules';
 import { promtool } from './support/prometheus';
 
-const monitoring = easeemailMonitoring();
+const monitoring = createModel().monitoring;
 const NS = 'namespace="easeemail"';
 
 interface AlertCase {

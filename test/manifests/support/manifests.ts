@@ -13,7 +13,8 @@ export const COMPOSE_PATH = join(REPO_ROOT, 'compose', 'compose.yaml');
 export type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string> }; [key: string]: any };
 export type Container = { name: string; image: string; args?: string[]; env?: any[]; [key: string]: any };
 
-export function manifestFiles(profile: ProfileName): string[] {
+/** A profile's directory, or another directory of objects to apply (`prod-keda`, `monitoring`). */
+export function manifestFiles(profile: ProfileName | 'prod-keda' | 'monitoring'): string[] {
   const dir = join(REPO_ROOT, 'k8s', profile);
   return readdirSync(dir)
     .filter((f) => f.endsWith('.k8s.yaml'))
@@ -31,7 +32,7 @@ export function parseManifest(text: string): K8sObject[] {
 }
 
 /** Every object of a profile, as committed. */
-export function loadProfile(profile: ProfileName): K8sObject[] {
+export function loadProfile(profile: ProfileName | 'prod-keda' | 'monitoring'): K8sObject[] {
   return manifestFiles(profile).flatMap((f) => parseManifest(readFileSync(f, 'utf8')));
 }
 

@@ -9,9 +9,13 @@
 // stdout: JSON array, one entry per object: { kind, name, errors: string[] }
 import { readFileSync } from 'node:fs';
 
+/** Custom resources: the model packages of their operators (same layout, by API group). */
+const CRD_PACKAGES = { 'keda.sh': '@kubernetes-models/keda', 'monitoring.coreos.com': '@kubernetes-models/prometheus-operator' };
+
 /** `apps/v1` → `apps/v1`, `v1` → `v1`: kubernetes-models' module layout follows apiVersion. */
 async function modelFor(apiVersion, kind) {
-  const mod = await import(`kubernetes-models/${apiVersion}/${kind}`);
+  const crdPackage = CRD_PACKAGES[apiVersion.split('/')[0]];
+  const mod = await import(crdPackage ? `${crdPackage}/${apiVersion}/${kind}` : `kubernetes-models/${apiVersion}/${kind}`);
   const Model = mod[kind];
   if (typeof Model !== 'function') throw new Error(`kubernetes-models has no ${apiVersion} ${kind}`);
   return Model;
