@@ -3,13 +3,13 @@
  * list), so a rule or dashboard panel that names a metric the app does not export fails synth.
  * Each factory is called on a scratch registry; nothing is collected, so no connection is used.
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Db } from '../../app/db/client';
 import { createEmailDeliveryMetrics } from '../../app/email/metrics';
 import { createMetrics } from '../../app/http/metrics';
 import { registerReadinessMetrics } from '../../app/http/readiness-metrics';
-import { createQueues } from '../../app/queue';
-import { registerQueueMetrics } from '../../app/queue/metrics';
+import { JOB_KINDS, JOBS } from '../../app/queue';
+import { registerBacklogGauges } from '../../app/queue/metrics';
 import { createWebhookMetrics } from '../../app/webhooks/metrics';
 
 /** Series names a metric type yields in the exposition format. */
@@ -25,10 +25,9 @@ let cached: ReadonlySet<string> | undefined;
 export function appMetricNames(): ReadonlySet<string> {
   if (cached) return cached;
   const { registry } = createMetrics('catalogue');
-  const unused = new Redis({ lazyConnect: true, enableOfflineQueue: false });
-  const queues = createQueues(unused, 'catalogue');
-  registerQueueMetrics(registry, unused, queues);
-  void queues.close();
+  // No connection is ever made: nothing here is collected (a live one would keep synth running).
+  const unused = undefined as unknown as Redis;
+  registerBacklogGauges(registry, unused, JOB_KINDS.map((kind) => ({ name: JOBS[kind].queue, keys: {} as never, toKey: (id: string) => id })));
   createEmailDeliveryMetrics(registry);
   createWebhookMetrics(registry, undefined as unknown as Db);
   registerReadinessMetrics(registry, { db: undefined as unknown as Db, redis: unused, isShuttingDown: () => true });
