@@ -19,7 +19,8 @@ import { createModel, CONTRACT_QUEUES } from '../../charts/model';
 import { dashboardExpressions } from '../../charts/monitoring/dashboard';
 import { buildRules, ruleExpressions, ruleGroups } from '../../charts/monitoring/rules';
 import { adapterExternalRules, APP_SERIES_LABEL, kedaQuery, renderAdapterQuery } from '../../charts/monitoring/scaling';
-import { eventually, silentLog, startEmailStack, type EmailStack } from '../email/harness';
+import { eventually } from '../support/eventually';
+import { FAST_ENV, startStack, testLog, type Stack } from '../support/stack';
 import { freePort } from '../support/processes';
 import { replicaTable, simulateHpa, SYNC_PERIOD_SECONDS } from './support/hpa-simulation';
 import { startPrometheus, type PrometheusServer } from './support/prometheus-server';
@@ -38,7 +39,7 @@ const testThresholds = {
   backlogAge: Object.fromEntries(CONTRACT_QUEUES.map((q) => [q, { maxSeconds: 2, forSeconds: 3 }])),
 };
 
-let s: EmailStack;
+let s: Stack;
 let prometheus: PrometheusServer;
 let running: RunningWorker | undefined;
 let workerPort: number;
@@ -54,7 +55,7 @@ async function readyJobs(which: keyof typeof scalingQueries): Promise<number | u
 
 beforeAll(async () => {
   workerPort = await freePort();
-  s = await startEmailStack('monitoring-e2e', { worker: false, env: { WORKER_HEALTH_PORT: String(workerPort) } });
+  s = await startStack('monitoring-e2e', { worker: false, env: { ...FAST_ENV, WORKER_HEALTH_PORT: String(workerPort) } });
   const labels = { namespace: NAMESPACE, [APP_SERIES_LABEL]: model.name };
   prometheus = await startPrometheus({
     intervalSeconds: 1,
@@ -105,7 +106,7 @@ describe('backlog metrics through a real Prometheus', () => {
     // Hold the backlog for three HPA sync periods (the simulation below needs them), then drain it.
     await new Promise((r) => setTimeout(r, 3 * SYNC_PERIOD_SECONDS * 1000));
 
-    running = await startWorker(s.t.config, silentLog);
+    running = await startWorker(s.t.config, testLog);
     await s.smtp.waitForMessages(EMAILS, 180_000);
     await eventually(async () => ((await readyJobs('keda')) === 0 ? true : undefined), 'the KEDA query to fall back to 0', 60_000);
     expect(await readyJobs('adapter')).toBe(0);
