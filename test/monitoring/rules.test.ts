@@ -3,7 +3,7 @@
  * generated rule file, and `test rules` with, for every alert, a series that must fire it (with
  * exactly the expected labels) and a healthy series that must leave it silent.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
@@ -225,6 +225,15 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 test('promtool check rules accepts the rule file', () => {
   const r = promtool(['check', 'rules', join(dir, 'rules.yml')]);
   expect(r.output).toContain(`SUCCESS: ${monitoring.rules.recording.length + monitoring.rules.alerts.length} rules found`);
+  expect(r.code).toBe(0);
+});
+
+test('promtool check config accepts the compose profile\'s Prometheus configuration (rule file path mapped as compose mounts it)', () => {
+  const config = readFileSync(join(__dirname, '..', '..', 'compose', 'prometheus.yaml'), 'utf8');
+  expect(config).toContain('/etc/prometheus/rules/easeemail.rules.yaml');
+  writeFileSync(join(dir, 'prometheus.yml'), config.replace('/etc/prometheus/rules/easeemail.rules.yaml', join(dir, 'rules.yml')));
+  const r = promtool(['check', 'config', join(dir, 'prometheus.yml')]);
+  expect(r.output).toContain('SUCCESS');
   expect(r.code).toBe(0);
 });
 
