@@ -5,9 +5,12 @@
  * `cacheTtlMs` on every api replica (immediately on the one that served nothing since).
  */
 import { createHash, randomBytes } from 'node:crypto';
+import type { ApplicationContext } from '../applications/context';
+import { DEFAULT_APPLICATION_ID } from '../applications/default';
+import { toApplicationContext } from '../applications/service';
 import type { Db } from '../db/client';
 import { NotFoundError, UnauthorizedError, ValidationError } from '../errors';
-import { isScope, type Scope } from './scopes';
+import { isScope, PLATFORM_SCOPE, type Scope } from './scopes';
 
 export const KEY_PREFIX = 'ee_';
 const DISPLAY_PREFIX_LENGTH = 10;
@@ -18,10 +21,14 @@ export interface AuthenticatedKey {
   id: string;
   name: string;
   scopes: string[];
+  /** The key's application; undefined for platform keys (they name one with X-Application). */
+  application?: ApplicationContext & { disabled: boolean };
 }
 
 export interface ApiKeySummary {
   id: string;
+  /** Null for platform keys. */
+  applicationId: string | null;
   name: string;
   prefix: string;
   scopes: string[];
@@ -52,29 +59,48 @@ export function createApiKeyService(deps: { db: Db; cacheTtlMs?: number; now?: (
   const cache = new Map<string, { key: AuthenticatedKey | null; expires: number }>();
   const lastUsedWritten = new Map<string, number>();
 
-  async function create(input: { name: string; scopes: string[] }): Promise<{ key: string; summary: ApiKeySummary }> {
+  /**
+   * A key of one application (the `default` one when none is given, as before applications
+   * existed), or a platform key (scope platform:admin, no application): the database refuses
+   * any other combination too (api_keys_application_or_platform).
+   */
+  async function create(input: { name: string; scopes: string[]; applicationId?: string | null }): Promise<{ key: string; summary: ApiKeySummary }> {
     const name = input.name.trim();
     if (!name) throw new ValidationError('name is required', [{ path: '/name', message: 'empty' }]);
     const scopes = validateScopes(input.scopes);
+    const platform = scopes.includes(PLATFORM_SCOPE);
+    const applicationId = input.applicationId !== undefined ? input.applicationId : platform ? null : DEFAULT_APPLICATION_ID;
+    if (platform && applicationId !== null) {
+      throw new ValidationError('a platform key (platform:admin) belongs to no application; it names one per request with X-Application', [{ path: '/applicationId', message: 'must be absent for platform keys' }]);
+    }
+    if (!platform && applicationId === null) {
+      throw new ValidationError('a key needs an application (only platform:admin keys have none)', [{ path: '/applicationId', message: 'required' }]);
+    }
     const key = generateApiKey();
     const row = await db.apiKey.create({
-      data: { name, scopes, keyHash: hashApiKey(key), prefix: key.slice(0, DISPLAY_PREFIX_LENGTH) },
+      data: { name, scopes, applicationId, keyHash: hashApiKey(key), prefix: key.slice(0, DISPLAY_PREFIX_LENGTH) },
     });
     return { key, summary: toSummary(row) };
   }
 
-  /** Makes sure a key given in configuration (local work, compose) exists, with admin scope. */
+  /**
+   * Makes sure a key given in configuration (local work, compose) exists as a platform key. A
+   * bootstrap key from before applications (an `admin` key) is turned into one.
+   */
   async function ensureBootstrapKey(key: string): Promise<void> {
     const keyHash = hashApiKey(key);
+    const platform = { scopes: [PLATFORM_SCOPE], applicationId: null };
     await db.apiKey.upsert({
       where: { keyHash },
-      create: { name: 'bootstrap', scopes: ['admin'], keyHash, prefix: key.slice(0, DISPLAY_PREFIX_LENGTH) },
-      update: {},
+      create: { name: 'bootstrap', ...platform, keyHash, prefix: key.slice(0, DISPLAY_PREFIX_LENGTH) },
+      update: platform,
     });
+    cache.clear();
   }
 
-  async function list(): Promise<ApiKeySummary[]> {
-    const rows = await db.apiKey.findMany({ orderBy: { createdAt: 'asc' } });
+  /** Every key, or one application's keys, oldest first. */
+  async function list(filter: { applicationId?: string } = {}): Promise<ApiKeySummary[]> {
+    const rows = await db.apiKey.findMany({ where: filter.applicationId ? { applicationId: filter.applicationId } : {}, orderBy: { createdAt: 'asc' } });
     return rows.map(toSummary);
   }
 
@@ -98,8 +124,9 @@ export function createApiKeyService(deps: { db: Db; cacheTtlMs?: number; now?: (
     const t = now();
     let hit = cache.get(keyHash);
     if (!hit || hit.expires <= t) {
-      const row = await db.apiKey.findUnique({ where: { keyHash } });
-      hit = { key: row && !row.revokedAt ? { id: row.id, name: row.name, scopes: row.scopes } : null, expires: t + ttl };
+      const row = await db.apiKey.findUnique({ where: { keyHash }, include: { application: true } });
+      const application = row?.application ? { ...toApplicationContext(row.application), disabled: row.application.disabledAt !== null } : undefined;
+      hit = { key: row && !row.revokedAt ? { id: row.id, name: row.name, scopes: row.scopes, application } : null, expires: t + ttl };
       if (ttl > 0) cache.set(keyHash, hit);
     }
     if (!hit.key) throw new UnauthorizedError('invalid or revoked API key');
@@ -117,6 +144,6 @@ export function createApiKeyService(deps: { db: Db; cacheTtlMs?: number; now?: (
 export type ApiKeyService = ReturnType<typeof createApiKeyService>;
 
 function toSummary(row: ApiKeySummary & { keyHash?: string }): ApiKeySummary {
-  const { id, name, prefix, scopes, createdAt, lastUsedAt, revokedAt } = row;
-  return { id, name, prefix, scopes, createdAt, lastUsedAt, revokedAt };
+  const { id, applicationId, name, prefix, scopes, createdAt, lastUsedAt, revokedAt } = row;
+  return { id, applicationId, name, prefix, scopes, createdAt, lastUsedAt, revokedAt };
 }

@@ -1,11 +1,17 @@
-/** What an API key may do. `admin` implies every other scope. */
-export const SCOPES = ['emails:send', 'emails:read', 'templates:manage', 'webhooks:manage', 'events:publish', 'admin'] as const;
+/**
+ * What an API key may do. `admin` implies every other scope within the key's application;
+ * `platform:admin` (platform keys, which belong to no application) manages applications and keys,
+ * and implies every application scope on the application a request names with X-Application.
+ */
+export const SCOPES = ['emails:send', 'emails:read', 'templates:manage', 'webhooks:manage', 'events:publish', 'admin', 'platform:admin'] as const;
 export type Scope = (typeof SCOPES)[number];
+export const PLATFORM_SCOPE = 'platform:admin' satisfies Scope;
 
 export function isScope(s: string): s is Scope {
   return (SCOPES as readonly string[]).includes(s);
 }
 
 export function hasScope(granted: readonly string[], needed: Scope): boolean {
-  return granted.includes('admin') || granted.includes(needed);
+  if (granted.includes(PLATFORM_SCOPE)) return true;
+  return needed !== PLATFORM_SCOPE && (granted.includes('admin') || granted.includes(needed));
 }

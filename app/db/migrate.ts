@@ -7,6 +7,10 @@
  *   and `prisma migrate deploy` also exclude each other.
  * - Each migration runs in a transaction; a failure is rolled back and recorded (finished_at null,
  *   logs set), and every later run refuses until an operator resolves it.
+ * - Except a migration whose first line is `-- easeemail:no-transaction`: its statements run one
+ *   by one, outside a transaction, for what a transaction would make block (CREATE INDEX
+ *   CONCURRENTLY; a DO block that COMMITs between batches). Such a migration must be safe to run
+ *   again after a failure (IF NOT EXISTS, idempotent updates): what committed before it stays.
  * - An applied migration whose file changed (checksum mismatch) is refused.
  * - `waitForMigrations` blocks until every migration this image ships is applied (init containers).
  */
@@ -24,6 +28,50 @@ export interface LocalMigration {
   name: string;
   sql: string;
   checksum: string;
+}
+
+const NO_TRANSACTION_MARKER = /^--\s*easeemail:no-transaction\s*$/m;
+/** How often a runner retries the lock while another one holds it. */
+const LOCK_POLL_MS = 250;
+
+export function runsOutsideTransaction(m: LocalMigration): boolean {
+  return NO_TRANSACTION_MARKER.test(m.sql.split('\n', 1)[0]);
+}
+
+/**
+ * Splits a script into statements at top-level semicolons (not inside quotes, dollar quotes or
+ * comments). Only no-transaction migrations are split: PostgreSQL runs a multi-statement string
+ * as one implicit transaction, which is exactly what they must avoid.
+ */
+export function splitStatements(sql: string): string[] {
+  const statements: string[] = [];
+  let start = 0;
+  let i = 0;
+  while (i < sql.length) {
+    const rest = sql.slice(i);
+    if (rest.startsWith('--')) {
+      const end = sql.indexOf('\n', i);
+      i = end === -1 ? sql.length : end + 1;
+    } else if (rest.startsWith('/*')) {
+      const end = sql.indexOf('*/', i + 2);
+      i = end === -1 ? sql.length : end + 2;
+    } else if (sql[i] === "'" || sql[i] === '"') {
+      const end = sql.indexOf(sql[i], i + 1);
+      i = end === -1 ? sql.length : end + 1;
+    } else if (sql[i] === '$') {
+      const tag = /^\$[A-Za-z_]*\$/.exec(rest)?.[0];
+      if (tag) {
+        const end = sql.indexOf(tag, i + tag.length);
+        i = end === -1 ? sql.length : end + tag.length;
+      } else i++;
+    } else if (sql[i] === ';') {
+      statements.push(sql.slice(start, i + 1));
+      start = ++i;
+    } else i++;
+  }
+  statements.push(sql.slice(start));
+  // A piece with nothing but comments and white space is not a statement.
+  return statements.filter((s) => s.replace(/--[^\n]*|\/\*[\s\S]*?\*\//g, '').trim() !== '');
 }
 
 interface AppliedRow {
@@ -134,7 +182,7 @@ export async function migrate(opts: { databaseUrl: string; dir: string; log?: (m
   const { client, schema } = await connect(opts.databaseUrl);
   const log = opts.log ?? (() => undefined);
   try {
-    await client.query('SELECT pg_advisory_lock($1)', [PRISMA_ADVISORY_LOCK_KEY]);
+    await takeLock(client);
     try {
       // Under the lock: CREATE SCHEMA IF NOT EXISTS is not safe against a concurrent twin.
       await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`);
@@ -156,6 +204,20 @@ export async function migrate(opts: { databaseUrl: string; dir: string; log?: (m
   }
 }
 
+/**
+ * Polls pg_try_advisory_lock instead of waiting in pg_advisory_lock: a runner blocked inside a
+ * statement holds a snapshot, and CREATE INDEX CONCURRENTLY in the lock holder's migration waits
+ * for every older snapshot to go away, so a blocked twin would deadlock it. A poll holds a
+ * snapshot for microseconds.
+ */
+async function takeLock(client: Client): Promise<void> {
+  for (;;) {
+    const res = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [PRISMA_ADVISORY_LOCK_KEY]);
+    if (res.rows[0].locked) return;
+    await new Promise((r) => setTimeout(r, LOCK_POLL_MS));
+  }
+}
+
 async function applyOne(client: Client, m: LocalMigration): Promise<void> {
   const id = randomUUID();
   // The bookkeeping row is written outside the migration's transaction, so a failure stays recorded.
@@ -164,10 +226,15 @@ async function applyOne(client: Client, m: LocalMigration): Promise<void> {
     [id, m.checksum, m.name],
   );
   try {
-    await client.query('BEGIN');
-    await client.query(m.sql);
-    await client.query(`UPDATE "_prisma_migrations" SET finished_at = now(), applied_steps_count = 1 WHERE id = $1`, [id]);
-    await client.query('COMMIT');
+    if (runsOutsideTransaction(m)) {
+      for (const statement of splitStatements(m.sql)) await client.query(statement);
+      await client.query(`UPDATE "_prisma_migrations" SET finished_at = now(), applied_steps_count = 1 WHERE id = $1`, [id]);
+    } else {
+      await client.query('BEGIN');
+      await client.query(m.sql);
+      await client.query(`UPDATE "_prisma_migrations" SET finished_at = now(), applied_steps_count = 1 WHERE id = $1`, [id]);
+      await client.query('COMMIT');
+    }
   } catch (err) {
     await client.query('ROLLBACK').catch(() => undefined);
     const message = (err as Error).message;
