@@ -3,6 +3,8 @@
  * once from the container's infrastructure and lists the API modules (one line per domain).
  */
 import type http from 'node:http';
+import { createApplicationService } from './applications';
+import { applicationRoutes } from './applications/routes';
 import { createApiKeyService } from './auth/api-keys';
 import { apiKeyRoutes } from './auth/routes';
 import type { Config } from './config';
@@ -48,7 +50,8 @@ export async function startApi(config: Config, log: Logger): Promise<RunningApi>
     log.info('bootstrap API key ensured (from BOOTSTRAP_API_KEY)');
   }
   const rateLimit = createApiRateLimit({ redis, log, lifecycle, prefix: config.redisPrefix, ...config.rateLimit });
-  const auth = createRouteGuard({ apiKeys, rateLimit });
+  const applications = createApplicationService({ db, cacheTtlMs: config.apiKeyCacheTtlMs });
+  const auth = createRouteGuard({ apiKeys, applications, rateLimit });
   const idempotency = createIdempotency({ db });
   const jobs = createJobProducer({ queues, redis, settings: { email: config.email }, log });
   registerQueueMetrics(metrics.registry, redis, queues);
@@ -64,7 +67,8 @@ export async function startApi(config: Config, log: Logger): Promise<RunningApi>
 
   // The /v1 API: one module per domain; order does not matter.
   const modules: ApiModule[] = [
-    apiKeyRoutes({ apiKeys }),
+    applicationRoutes({ applications, auth: { apiKeys, applications } }),
+    apiKeyRoutes({ apiKeys, applications, auth: { apiKeys, applications } }),
     emailRoutes({ emails, idempotency, auth }),
     templateRoutes({ templates, auth }),
     webhookRoutes({ endpoints, events, idempotency, auth, allowPrivateNetworks: config.webhooks.allowPrivateNetworks }),

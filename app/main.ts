@@ -7,8 +7,12 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, loadConfig, type Requirement } from './config';
 import { createDb } from './db/client';
 import { migrate, migrationStatus, waitForMigrations } from './db/migrate';
+import { DEFAULT_APPLICATION_NAME } from './applications/default';
+import { createApplicationSchema } from './applications/schemas';
+import { createApplicationService } from './applications/service';
 import { createApiKeyService } from './auth/api-keys';
-import { SCOPES } from './auth/scopes';
+import { PLATFORM_SCOPE, SCOPES } from './auth/scopes';
+import { parseWith } from './http/validate';
 import { AppError } from './errors';
 import { createLogger, redactUrlCredentials, type Logger } from './log';
 import { MIGRATIONS_DIR } from './paths';
@@ -108,32 +112,86 @@ const COMMANDS: Record<string, Command> = {
       return 0;
     },
   },
+  applications: {
+    summary: 'manage applications (tenants): create NAME | list | disable NAME|ID | enable NAME|ID',
+    usage:
+      'easeemail applications create NAME [--description TEXT] [--json]\n  easeemail applications list [--json]\n  easeemail applications disable NAME|ID\n  easeemail applications enable NAME|ID\n\n' +
+      'Settings (rate limit, default from, sender domains, retention) are changed with PATCH /v1/applications/{name} (README).',
+    options: { description: { type: 'string' }, json: { type: 'boolean' } },
+    async run({ values, positionals }) {
+      const cfg = config(['database']);
+      const db = createDb(cfg.databaseUrl, { poolSize: 1 });
+      const applications = createApplicationService({ db, cacheTtlMs: 0 });
+      try {
+        const [sub, arg, extra] = positionals;
+        if (extra !== undefined) throw new UsageError(`unexpected argument "${extra}"`);
+        if (sub === 'create') {
+          if (!arg) throw new UsageError('create needs the application name');
+          const input = parseWith(createApplicationSchema, { name: arg, ...(values.description !== undefined ? { description: values.description } : {}) }, 'arguments');
+          const created = await applications.create(input);
+          if (values.json) console.log(JSON.stringify(created));
+          else console.log(`created application "${created.name}" (${created.id}); make its keys with: easeemail api-keys create --application ${created.name} --name NAME --scopes ...`);
+          return 0;
+        }
+        if (sub === 'list') {
+          const rows = await applications.list();
+          if (values.json) console.log(JSON.stringify(rows));
+          else for (const a of rows) console.log(`${a.id}  ${a.disabledAt ? 'disabled' : 'active  '}  ${a.name}${a.description ? `  (${a.description})` : ''}`);
+          return 0;
+        }
+        if (sub === 'disable' || sub === 'enable') {
+          if (!arg) throw new UsageError(`${sub} needs the application name or id`);
+          const a = sub === 'disable' ? await applications.disable(arg) : await applications.enable(arg);
+          console.log(`${sub}d application "${a.name}" (${a.id})${sub === 'disable' ? '; its keys stop working within API_KEY_CACHE_TTL_MS' : ''}`);
+          return 0;
+        }
+        throw new UsageError('applications needs create, list, disable or enable');
+      } finally {
+        await db.$disconnect();
+      }
+    },
+  },
   'api-keys': {
-    summary: 'manage API keys: create --name NAME --scopes a,b | list | revoke ID|PREFIX',
-    usage: `easeemail api-keys create --name NAME --scopes SCOPE[,SCOPE...]\n  easeemail api-keys list [--json]\n  easeemail api-keys revoke ID|PREFIX\n\nScopes: ${SCOPES.join(', ')}`,
-    options: { name: { type: 'string' }, scopes: { type: 'string', multiple: true }, json: { type: 'boolean' } },
+    summary: 'manage API keys: create --name NAME --scopes a,b [--application NAME|ID] | list | revoke ID|PREFIX',
+    usage:
+      `easeemail api-keys create --name NAME --scopes SCOPE[,SCOPE...] [--application NAME|ID] [--json]\n  easeemail api-keys list [--application NAME|ID] [--json]\n  easeemail api-keys revoke ID|PREFIX\n\n` +
+      `A key belongs to one application (--application; "${DEFAULT_APPLICATION_NAME}" when omitted), except a platform key ` +
+      `(--scopes ${PLATFORM_SCOPE}, no --application), which manages applications and keys and acts on an application named per request with X-Application.\n\nScopes: ${SCOPES.join(', ')}`,
+    options: { name: { type: 'string' }, scopes: { type: 'string', multiple: true }, application: { type: 'string' }, json: { type: 'boolean' } },
     async run({ values, positionals }) {
       const cfg = config(['database']);
       const db = createDb(cfg.databaseUrl, { poolSize: 1 });
       const keys = createApiKeyService({ db });
+      const applications = createApplicationService({ db, cacheTtlMs: 0 });
+      const application = values.application as string | undefined;
       try {
         const [sub, arg] = positionals;
         if (sub === 'create') {
           if (!values.name) throw new UsageError('--name is required');
           const scopes = ((values.scopes as string[] | undefined) ?? []).flatMap((s) => s.split(/[,\s]+/)).filter(Boolean);
           if (scopes.length === 0) throw new UsageError(`--scopes is required (${SCOPES.join(', ')})`);
-          const { key, summary } = await keys.create({ name: String(values.name), scopes });
-          if (values.json) console.log(JSON.stringify({ ...summary, key }));
+          const platform = scopes.includes(PLATFORM_SCOPE);
+          if (platform && application !== undefined) throw new UsageError(`a platform key (${PLATFORM_SCOPE}) belongs to no application: drop --application`);
+          const app = platform ? undefined : await applications.get(application ?? DEFAULT_APPLICATION_NAME);
+          const { key, summary } = await keys.create({ name: String(values.name), scopes, applicationId: app ? app.id : null });
+          if (values.json) console.log(JSON.stringify({ ...summary, application: app?.name ?? null, key }));
           else {
-            console.error(`created API key "${summary.name}" (${summary.id}) with scopes ${summary.scopes.join(', ')}; it is shown only once:`);
+            const owner = app ? `of application "${app.name}"` : 'for the platform (no application)';
+            console.error(`created API key "${summary.name}" (${summary.id}) ${owner} with scopes ${summary.scopes.join(', ')}; it is shown only once:`);
             console.log(key);
           }
           return 0;
         }
         if (sub === 'list') {
-          const rows = await keys.list();
-          if (values.json) console.log(JSON.stringify(rows));
-          else for (const k of rows) console.log(`${k.id}  ${k.prefix}…  ${k.revokedAt ? 'revoked' : 'active '}  ${k.name}  [${k.scopes.join(', ')}]`);
+          const app = application !== undefined ? await applications.get(application) : undefined;
+          const names = new Map((await applications.list()).map((a) => [a.id, a.name]));
+          const rows = await keys.list({ applicationId: app?.id });
+          if (values.json) console.log(JSON.stringify(rows.map((k) => ({ ...k, application: k.applicationId ? names.get(k.applicationId) : null }))));
+          else
+            for (const k of rows) {
+              const owner = k.applicationId ? names.get(k.applicationId) : '(platform)';
+              console.log(`${k.id}  ${k.prefix}…  ${k.revokedAt ? 'revoked' : 'active '}  ${owner}  ${k.name}  [${k.scopes.join(', ')}]`);
+            }
           return 0;
         }
         if (sub === 'revoke') {

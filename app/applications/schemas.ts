@@ -1,12 +1,7 @@
 /** Request and response shapes of /v1/applications; the same schemas validate and document. */
 import { z } from 'zod';
-import { mailbox } from '../email/fields';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-export function looksLikeUuid(value: string): boolean {
-  return UUID.test(value);
-}
+import { mailbox } from '../email';
+import { looksLikeUuid } from '../shared/ids';
 
 /** Lower case, so `Billing` and `billing` cannot both exist; also what a metric label allows. */
 export const applicationName = z

@@ -9,8 +9,9 @@
 import type { Db } from '../db/client';
 import { ConflictError, NotFoundError } from '../errors';
 import type { Application } from '../generated/prisma/client';
-import type { ApplicationContext } from './context';
-import { looksLikeUuid, type ApplicationView, type CreateApplicationInput, type UpdateApplicationInput } from './schemas';
+import { looksLikeUuid } from '../shared/ids';
+import type { ApplicationContext, ApplicationLookup } from '../shared/application';
+import { type ApplicationView, type CreateApplicationInput, type UpdateApplicationInput } from './schemas';
 
 /** Names and ids of live applications: tens. The bound only stops a client naming junk from growing it. */
 const CACHE_MAX_ENTRIES = 1_000;
@@ -50,7 +51,7 @@ export function toApplicationContext(row: Application): ApplicationContext {
   };
 }
 
-export type ResolvedApplication = { application: ApplicationContext; disabled: boolean } | undefined;
+type ResolvedApplication = Awaited<ReturnType<ApplicationLookup['forRequest']>>;
 
 export function createApplicationService(deps: { db: Db; cacheTtlMs?: number; now?: () => number }) {
   const { db } = deps;

@@ -5,11 +5,10 @@
  * `cacheTtlMs` on every api replica (immediately on the one that served nothing since).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import type { ApplicationContext } from '../applications/context';
-import { DEFAULT_APPLICATION_ID } from '../applications/default';
-import { toApplicationContext } from '../applications/service';
+import { DEFAULT_APPLICATION_ID, toApplicationContext } from '../applications';
 import type { Db } from '../db/client';
 import { NotFoundError, UnauthorizedError, ValidationError } from '../errors';
+import type { ApplicationContext } from '../shared/application';
 import { isScope, PLATFORM_SCOPE, type Scope } from './scopes';
 
 export const KEY_PREFIX = 'ee_';

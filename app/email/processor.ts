@@ -29,6 +29,7 @@ import type { EmailDeliveryMetrics } from './metrics';
 import { classifySmtpError, type MailTransport, type SentInfo } from './transport';
 
 interface ClaimedEmail extends StoredEmail, EmailEventSource {
+  applicationId: string;
   apiKeyId: string | null;
   createdAt: Date;
   scheduledAt: Date | null;
@@ -83,15 +84,15 @@ export function createEmailProcessor(deps: EmailProcessorDeps): QueueProcessor {
             "status" = 'queued'
             OR ("status" = 'scheduled' AND "scheduledAt" <= timezone('UTC', now()))
             OR ("status" = 'sending' AND "updatedAt" < timezone('UTC', now()) - make_interval(secs => ${leaseMs / 1000})))
-          RETURNING "id", "apiKeyId", "from", "to", "cc", "bcc", "replyTo", "subject", "text", "html", "headers", "attachments",
+          RETURNING "id", "applicationId", "apiKeyId", "from", "to", "cc", "bcc", "replyTo", "subject", "text", "html", "headers", "attachments",
                     "tags", "metadata", "messageId", "attemptCount", "createdAt", "scheduledAt"
         ), abandoned AS (
           UPDATE "email_attempts" SET "finishedAt" = timezone('UTC', now()), "outcome" = 'retry',
                  "error" = 'abandoned: the worker stopped during this attempt'
           WHERE "emailId" IN (SELECT "id" FROM claimed) AND "finishedAt" IS NULL
         ), attempt AS (
-          INSERT INTO "email_attempts" ("id", "emailId", "number", "startedAt")
-          SELECT gen_random_uuid(), "id", "attemptCount", timezone('UTC', now()) FROM claimed
+          INSERT INTO "email_attempts" ("id", "applicationId", "emailId", "number", "startedAt")
+          SELECT gen_random_uuid(), "applicationId", "id", "attemptCount", timezone('UTC', now()) FROM claimed
         )
         SELECT * FROM claimed`;
       const byId = new Map(rows.map((r) => [r.id, r]));
@@ -143,7 +144,7 @@ export function createEmailProcessor(deps: EmailProcessorDeps): QueueProcessor {
             for (const r of results) {
               if (!r.recorded) continue;
               const payload = emailEventPayload(r.email, r.outcome as 'sent' | 'failed', r.at, r);
-              r.deliveryIds = (await recordEvent(tx, { type: `email.${r.outcome}`, payload, apiKeyId: r.email.apiKeyId })).deliveryIds;
+              r.deliveryIds = (await recordEvent(tx, { applicationId: r.email.applicationId, type: `email.${r.outcome}`, payload, apiKeyId: r.email.apiKeyId })).deliveryIds;
             }
           });
           break;

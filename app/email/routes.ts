@@ -5,6 +5,7 @@ import type { RouteGuard } from '../http/auth';
 import type { Idempotency } from '../http/idempotency';
 import type { ApiModule } from '../http/module';
 import { parseWith } from '../http/validate';
+import { applicationOf } from '../shared/application';
 import { rowIdOr404 } from '../shared/ids';
 import { idempotencyKeyHeader, jsonContent as json, problemResponses } from '../shared/openapi';
 import {
@@ -85,20 +86,20 @@ export function emailRoutes(deps: { emails: EmailService; idempotency: Pick<Idem
 
   router.post('/v1/emails', ...send, async (ctx) => {
     const input = parseWith(sendEmailSchema, ctx.request.body);
-    await idempotency.respond(ctx, 'POST /v1/emails', (claim) => emails.accept(input, { apiKeyId: ctx.state.apiKey.id, idempotency: claim }));
+    await idempotency.respond(ctx, 'POST /v1/emails', (claim) => emails.accept(input, { application: applicationOf(ctx), apiKeyId: ctx.state.apiKey.id, idempotency: claim }));
   });
   router.post('/v1/emails/batch', ...send, async (ctx) => {
     const inputs = parseWith(sendBatchSchema, ctx.request.body);
-    await idempotency.respond(ctx, 'POST /v1/emails/batch', (claim) => emails.acceptBatch(inputs, { apiKeyId: ctx.state.apiKey.id, idempotency: claim }));
+    await idempotency.respond(ctx, 'POST /v1/emails/batch', (claim) => emails.acceptBatch(inputs, { application: applicationOf(ctx), apiKeyId: ctx.state.apiKey.id, idempotency: claim }));
   });
   router.get('/v1/emails', ...read, async (ctx) => {
-    ctx.body = await emails.list(parseWith(emailListQuery, ctx.query, 'query'));
+    ctx.body = await emails.list(applicationOf(ctx).id, parseWith(emailListQuery, ctx.query, 'query'));
   });
   router.get('/v1/emails/:id', ...read, async (ctx) => {
-    ctx.body = await emails.get(emailId(ctx.params.id));
+    ctx.body = await emails.get(applicationOf(ctx).id, emailId(ctx.params.id));
   });
   router.post('/v1/emails/:id/cancel', ...send, async (ctx) => {
-    ctx.body = await emails.cancel(emailId(ctx.params.id), ctx.state.apiKey.id);
+    ctx.body = await emails.cancel(applicationOf(ctx).id, emailId(ctx.params.id), ctx.state.apiKey.id);
   });
 
   return { router, openapi: emailsOpenApi };

@@ -15,6 +15,7 @@ import type { JobProducer } from '../queue/producer';
 import { recordEvent } from '../webhooks';
 import { emailEventPayload } from './events';
 import { decodeCursor, encodeCursor } from '../shared/cursor';
+import type { ApplicationContext } from '../shared/application';
 import { mailboxAddress } from '../shared/mailbox';
 import { base64DecodedBytes, type SendEmailInput } from './schemas';
 import { createEmailWriter, type NewEmailRow, type StoredAttachment } from './store';
@@ -25,6 +26,8 @@ export interface AcceptedEmail {
 }
 
 export interface AcceptOptions {
+  /** The caller's application: its id goes on every row, its settings give the default sender and the allowed sender domains. */
+  application: ApplicationContext;
   apiKeyId: string;
   idempotency?: IdempotencyClaim;
 }
@@ -47,6 +50,12 @@ function emailCursorPosition(cursor: string): { createdAt: Date; id: string } {
   return { createdAt: new Date(iso), id };
 }
 
+/** A domain from the list, or a subdomain of one (`mail.example.com` for `example.com`). */
+function senderDomainAllowed(from: string, allowed: string[]): boolean {
+  const domain = (mailboxAddress(from).split('@')[1] ?? '').toLowerCase();
+  return allowed.some((d) => domain === d || domain.endsWith(`.${d}`));
+}
+
 /** Message-ID on the sender's domain: stable across retries, so receivers can drop duplicates. */
 function messageIdFor(id: string, from: string): string {
   const domain = mailboxAddress(from).split('@')[1] ?? 'localhost';
@@ -64,9 +73,15 @@ export function createEmailService(deps: {
   const writer = createEmailWriter({ db });
 
   /** Builds the rows for validated input (templates rendered); `paths` prefix error paths per email. */
-  async function buildRows(inputs: SendEmailInput[], apiKeyId: string, paths: string[]) {
+  async function buildRows(inputs: SendEmailInput[], { application, apiKeyId }: AcceptOptions, paths: string[]) {
+    const applicationId = application.id;
+    const { defaultFrom, allowedSenderDomains } = application.settings;
+    if (allowedSenderDomains.length > 0) {
+      const refused = inputs.flatMap((e, i) => (senderDomainAllowed(e.from ?? defaultFrom ?? deps.mailFrom, allowedSenderDomains) ? [] : [{ path: `${paths[i]}/from`, message: `the sender's domain must be one of ${allowedSenderDomains.join(', ')} (application "${application.name}")` }]));
+      if (refused.length > 0) throw new ValidationError(`sender not allowed for application "${application.name}": ${refused[0].path}: ${refused[0].message}`, refused);
+    }
     const refs = inputs.flatMap((e, i) => (e.template ? [{ ref: (e.template.id !== undefined ? { id: e.template.id } : { name: e.template.name! }) as TemplateRef, path: `${paths[i]}/template`, index: i }] : []));
-    const compiled = refs.length > 0 ? await templates.resolve(refs) : [];
+    const compiled = refs.length > 0 ? await templates.resolve(applicationId, refs) : [];
     const now = new Date();
     const nowMs = now.getTime();
     const accepted: AcceptedEmail[] = [];
@@ -83,11 +98,12 @@ export function createEmailService(deps: {
       const scheduledAt = e.scheduledAt !== undefined ? new Date(e.scheduledAt) : null;
       const delayMs = scheduledAt ? scheduledAt.getTime() - nowMs : 0;
       const status = delayMs > 0 ? 'scheduled' : 'queued';
-      const from = e.from ?? deps.mailFrom;
+      const from = e.from ?? defaultFrom ?? deps.mailFrom;
       accepted.push({ id, status });
       delays.push(delayMs);
       return {
         id,
+        applicationId,
         apiKeyId,
         status,
         from,
@@ -145,7 +161,7 @@ export function createEmailService(deps: {
 
   /** Commits, then enqueues (outbox rule); the enqueue's outcome does not change the answer. */
   async function acceptMany(inputs: SendEmailInput[], opts: AcceptOptions, paths: string[], respond: (accepted: AcceptedEmail[]) => Prisma.InputJsonValue) {
-    const { rows, accepted, delays } = await buildRows(inputs, opts.apiKeyId, paths);
+    const { rows, accepted, delays } = await buildRows(inputs, opts, paths);
     const body = respond(accepted);
     await store(rows, 202, body, opts);
     await enqueueAccepted(accepted, delays);
@@ -165,8 +181,8 @@ export function createEmailService(deps: {
     );
   }
 
-  async function get(id: string) {
-    const e = await db.email.findUnique({ where: { id }, include: { attempts: { orderBy: { number: 'asc' } } } });
+  async function get(applicationId: string, id: string) {
+    const e = await db.email.findUnique({ where: { id, applicationId }, include: { attempts: { orderBy: { number: 'asc' } } } });
     if (!e) throw new NotFoundError(`no email ${id}`);
     const attachments = ((e.attachments ?? []) as unknown as StoredAttachment[]).map((a) => ({
       filename: a.filename,
@@ -209,11 +225,12 @@ export function createEmailService(deps: {
     };
   }
 
-  /** Newest first; keyset pagination on (createdAt, id), which the emails_createdAt_id index serves. */
-  async function list(query: { status?: EmailStatus; tag?: string; limit: number; cursor?: string }) {
+  /** Newest first; keyset pagination on (createdAt, id) within the application: the emails_applicationId_createdAt_id index. */
+  async function list(applicationId: string, query: { status?: EmailStatus; tag?: string; limit: number; cursor?: string }) {
     const after = query.cursor !== undefined ? emailCursorPosition(query.cursor) : undefined;
     const rows = await db.email.findMany({
       where: {
+        applicationId,
         ...(query.status ? { status: query.status } : {}),
         ...(query.tag ? { tags: { has: query.tag } } : {}),
         ...(after ? { OR: [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }] } : {}),
@@ -234,19 +251,19 @@ export function createEmailService(deps: {
    * Cancels a queued or scheduled email. The status change is a compare-and-set, so against a
    * worker claiming the email (queued → sending) exactly one of the two wins.
    */
-  async function cancel(id: string, apiKeyId: string): Promise<{ id: string; status: 'cancelled' }> {
+  async function cancel(applicationId: string, id: string, apiKeyId: string): Promise<{ id: string; status: 'cancelled' }> {
     const now = new Date();
     const deliveryIds = await db.$transaction(async (tx) => {
       const rows = await tx.email.updateManyAndReturn({
-        where: { id, status: { in: ['queued', 'scheduled'] } },
+        where: { id, applicationId, status: { in: ['queued', 'scheduled'] } },
         data: { status: 'cancelled', cancelledAt: now, updatedAt: now },
       });
       if (rows.length === 0) return undefined;
-      const event = await recordEvent(tx, { type: 'email.cancelled', payload: emailEventPayload(rows[0], 'cancelled', now), apiKeyId });
+      const event = await recordEvent(tx, { applicationId, type: 'email.cancelled', payload: emailEventPayload(rows[0], 'cancelled', now), apiKeyId });
       return event.deliveryIds;
     });
     if (deliveryIds === undefined) {
-      const row = await db.email.findUnique({ where: { id }, select: { status: true } });
+      const row = await db.email.findUnique({ where: { id, applicationId }, select: { status: true } });
       if (!row) throw new NotFoundError(`no email ${id}`);
       throw new ConflictError(`email ${id} is ${row.status}; only queued or scheduled emails can be cancelled`);
     }

@@ -24,6 +24,7 @@ export interface StoredAttachment {
 /** A new `emails` row, every column the table requires (JSON-serializable). */
 export interface NewEmailRow {
   id: string;
+  applicationId: string;
   apiKeyId: string | null;
   status: Extract<EmailStatus, 'queued' | 'scheduled'>;
   from: string;
@@ -48,7 +49,7 @@ export interface NewEmailRow {
 }
 
 const COLUMNS: (keyof NewEmailRow)[] = [
-  'id', 'apiKeyId', 'status', 'from', 'to', 'cc', 'bcc', 'replyTo', 'subject', 'text', 'html', 'templateId',
+  'id', 'applicationId', 'apiKeyId', 'status', 'from', 'to', 'cc', 'bcc', 'replyTo', 'subject', 'text', 'html', 'templateId',
   'templateData', 'headers', 'attachments', 'tags', 'metadata', 'messageId', 'scheduledAt', 'attemptCount', 'createdAt', 'updatedAt',
 ];
 const COLUMN_LIST = COLUMNS.map((c) => `"${c}"`).join(', ');

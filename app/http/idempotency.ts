@@ -1,6 +1,6 @@
 /**
  * Idempotency-Key for POST routes (the IETF httpapi idempotency-key draft, as Stripe and Resend
- * do it). A record is keyed by (API key, route scope, Idempotency-Key) and holds the SHA-256 of
+ * do it). A record is keyed by (application, API key, route scope, Idempotency-Key) and holds the SHA-256 of
  * the request body and the response (status and JSON body) for 24 hours:
  *
  * - same key, same body  → the first response again, with `Idempotent-Replayed: true`;
@@ -26,6 +26,7 @@ import type { Db, Prisma } from '../db/client';
 import { ConflictError, ValidationError } from '../errors';
 import { isUniqueViolation } from '../shared/db-errors';
 
+import { applicationOf } from '../shared/application';
 import { IDEMPOTENCY_HEADER } from '../shared/openapi';
 
 export { IDEMPOTENCY_HEADER };
@@ -33,6 +34,7 @@ export const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
 const KEY_FORMAT = /^[\x21-\x7e]{1,255}$/;
 
 export interface IdempotencyClaim {
+  applicationId: string;
   apiKeyId: string;
   scope: string;
   key: string;
@@ -76,7 +78,7 @@ export function createIdempotency(deps: { db: Db; ttlMs?: number; now?: () => nu
     }
     const apiKeyId: string | undefined = ctx.state.apiKey?.id;
     if (!apiKeyId) throw new Error('idempotency needs an authenticated API key (mount requireScope first)');
-    return { apiKeyId, scope, key, requestHash: requestHash(ctx.request.body) };
+    return { applicationId: applicationOf(ctx).id, apiKeyId, scope, key, requestHash: requestHash(ctx.request.body) };
   }
 
   /** The row to create, inside the caller's transaction, for a successful response. */
@@ -87,7 +89,7 @@ export function createIdempotency(deps: { db: Db; ttlMs?: number; now?: () => nu
 
   async function findLive(claim: IdempotencyClaim) {
     const record = await db.idempotencyRecord.findUnique({
-      where: { apiKeyId_scope_key: { apiKeyId: claim.apiKeyId, scope: claim.scope, key: claim.key } },
+      where: { applicationId_apiKeyId_scope_key: { applicationId: claim.applicationId, apiKeyId: claim.apiKeyId, scope: claim.scope, key: claim.key } },
     });
     if (!record) return undefined;
     if (record.expiresAt.getTime() <= now()) {

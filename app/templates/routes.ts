@@ -4,6 +4,7 @@ import type { ZodOpenApiPathsObject } from 'zod-openapi';
 import type { RouteGuard } from '../http/auth';
 import type { ApiModule } from '../http/module';
 import { parseWith } from '../http/validate';
+import { applicationOf } from '../shared/application';
 import { jsonContent as json, problemResponses } from '../shared/openapi';
 import {
   createTemplateSchema,
@@ -79,24 +80,24 @@ export function templateRoutes(deps: { templates: TemplateService; auth: RouteGu
 
   router.post('/v1/templates', ...guard, async (ctx) => {
     ctx.status = 201;
-    ctx.body = await templates.create(parseWith(createTemplateSchema, ctx.request.body));
+    ctx.body = await templates.create(applicationOf(ctx).id, parseWith(createTemplateSchema, ctx.request.body));
   });
   router.get('/v1/templates', ...guard, async (ctx) => {
-    ctx.body = await templates.list(parseWith(templateListQuery, ctx.query, 'query'));
+    ctx.body = await templates.list(applicationOf(ctx).id, parseWith(templateListQuery, ctx.query, 'query'));
   });
   router.get('/v1/templates/:idOrName', ...guard, async (ctx) => {
-    ctx.body = await templates.get(ctx.params.idOrName);
+    ctx.body = await templates.get(applicationOf(ctx).id, ctx.params.idOrName);
   });
   router.patch('/v1/templates/:idOrName', ...guard, async (ctx) => {
-    ctx.body = await templates.update(ctx.params.idOrName, parseWith(updateTemplateSchema, ctx.request.body));
+    ctx.body = await templates.update(applicationOf(ctx).id, ctx.params.idOrName, parseWith(updateTemplateSchema, ctx.request.body));
   });
   router.delete('/v1/templates/:idOrName', ...guard, async (ctx) => {
-    await templates.remove(ctx.params.idOrName);
+    await templates.remove(applicationOf(ctx).id, ctx.params.idOrName);
     ctx.status = 204;
   });
   router.post('/v1/templates/:idOrName/render', ...guard, async (ctx) => {
     const { data } = parseWith(renderTemplateSchema, ctx.request.body ?? {});
-    ctx.body = await templates.render(ctx.params.idOrName, data);
+    ctx.body = await templates.render(applicationOf(ctx).id, ctx.params.idOrName, data);
   });
 
   return { router, openapi: templatesOpenApi };

@@ -135,21 +135,21 @@ export function createTemplateService(deps: { db: Db }) {
     return hit;
   }
 
-  async function find(idOrName: string): Promise<Template> {
+  async function find(applicationId: string, idOrName: string): Promise<Template> {
     const uuid = looksLikeUuid(idOrName);
     // A string that is neither a UUID nor a possible name (e.g. "%00" decoded) names nothing.
     if (!uuid && !templateName.safeParse(idOrName).success) throw new NotFoundError(`no template ${JSON.stringify(idOrName)}`);
     const row = uuid
-      ? await db.template.findUnique({ where: { id: idOrName } })
-      : await db.template.findUnique({ where: { name: idOrName } });
+      ? await db.template.findUnique({ where: { id: idOrName, applicationId } })
+      : await db.template.findUnique({ where: { applicationId_name: { applicationId, name: idOrName } } });
     if (!row) throw new NotFoundError(`no template ${JSON.stringify(idOrName)}`);
     return row;
   }
 
-  async function create(input: CreateTemplateInput): Promise<TemplateView> {
+  async function create(applicationId: string, input: CreateTemplateInput): Promise<TemplateView> {
     const c = compileAll(input);
     try {
-      const row = await db.template.create({ data: { name: input.name, subject: input.subject, html: input.html ?? null, text: input.text ?? null } });
+      const row = await db.template.create({ data: { applicationId, name: input.name, subject: input.subject, html: input.html ?? null, text: input.text ?? null } });
       return toView(row, variablesOf(c.subject, c.html, c.text));
     } catch (err) {
       if (isUniqueViolation(err)) throw new ConflictError(`a template named "${input.name}" already exists`);
@@ -157,10 +157,10 @@ export function createTemplateService(deps: { db: Db }) {
     }
   }
 
-  async function list(query: { limit: number; cursor?: string }): Promise<{ data: TemplateSummary[]; nextCursor: string | null }> {
+  async function list(applicationId: string, query: { limit: number; cursor?: string }): Promise<{ data: TemplateSummary[]; nextCursor: string | null }> {
     const after = query.cursor === undefined ? undefined : decodeCursor(query.cursor, (name) => TEMPLATE_NAME.test(name));
     const rows = await db.template.findMany({
-      where: after === undefined ? {} : { name: { gt: after } },
+      where: after === undefined ? { applicationId } : { applicationId, name: { gt: after } },
       orderBy: { name: 'asc' },
       take: query.limit + 1,
       // List views carry no bodies: a page of 1 MiB templates was 3.2 MB and 2.5 s.
@@ -173,13 +173,13 @@ export function createTemplateService(deps: { db: Db }) {
     };
   }
 
-  async function get(idOrName: string): Promise<TemplateView> {
-    const row = await find(idOrName);
+  async function get(applicationId: string, idOrName: string): Promise<TemplateView> {
+    const row = await find(applicationId, idOrName);
     return toView(row, compiled(row).variables);
   }
 
-  async function update(idOrName: string, patch: UpdateTemplateInput): Promise<TemplateView> {
-    const current = await find(idOrName);
+  async function update(applicationId: string, idOrName: string, patch: UpdateTemplateInput): Promise<TemplateView> {
+    const current = await find(applicationId, idOrName);
     const next = {
       subject: patch.subject ?? current.subject,
       html: patch.html === undefined ? current.html : patch.html,
@@ -198,6 +198,7 @@ export function createTemplateService(deps: { db: Db }) {
     );
     const where: Prisma.TemplateWhereInput = {
       id: current.id,
+      applicationId,
       ...(patch.html === null ? { text: { not: null } } : {}),
       ...(patch.text === null ? { html: { not: null } } : {}),
     };
@@ -209,7 +210,7 @@ export function createTemplateService(deps: { db: Db }) {
       throw err;
     }
     if (rows.length === 0) {
-      if (!(await db.template.findUnique({ where: { id: current.id }, select: { id: true } }))) {
+      if (!(await db.template.findUnique({ where: { id: current.id, applicationId }, select: { id: true } }))) {
         throw new NotFoundError(`no template ${JSON.stringify(idOrName)} (deleted while updating it)`);
       }
       throw new ConflictError('a concurrent change removed the other body; a template needs html, text or both');
@@ -217,21 +218,21 @@ export function createTemplateService(deps: { db: Db }) {
     return toView(rows[0], compiled(rows[0]).variables);
   }
 
-  async function remove(idOrName: string): Promise<void> {
-    const row = await find(idOrName);
+  async function remove(applicationId: string, idOrName: string): Promise<void> {
+    const row = await find(applicationId, idOrName);
     // Emails keep their rendered content; their templateId becomes null (onDelete: SetNull).
-    await db.template.deleteMany({ where: { id: row.id } });
+    await db.template.deleteMany({ where: { id: row.id, applicationId } });
   }
 
-  async function render(idOrName: string, data: Record<string, unknown>): Promise<RenderedEmail> {
-    return renderEmailTemplate(compiled(await find(idOrName)), data, '/data');
+  async function render(applicationId: string, idOrName: string, data: Record<string, unknown>): Promise<RenderedEmail> {
+    return renderEmailTemplate(compiled(await find(applicationId, idOrName)), data, '/data');
   }
 
   /** Compiled templates for the given references, in one query; unknown ones are a 422 at `paths`. */
-  async function resolve(refs: { ref: TemplateRef; path: string }[]): Promise<CompiledEmailTemplate[]> {
+  async function resolve(applicationId: string, refs: { ref: TemplateRef; path: string }[]): Promise<CompiledEmailTemplate[]> {
     const ids = [...new Set(refs.flatMap((r) => (r.ref.id !== undefined ? [r.ref.id] : [])))];
     const names = [...new Set(refs.flatMap((r) => (r.ref.name !== undefined ? [r.ref.name] : [])))];
-    const rows = await db.template.findMany({ where: { OR: [{ id: { in: ids } }, { name: { in: names } }] } });
+    const rows = await db.template.findMany({ where: { applicationId, OR: [{ id: { in: ids } }, { name: { in: names } }] } });
     const errors: FieldError[] = [];
     const out = refs.map(({ ref, path }) => {
       const row = rows.find((r) => (ref.id !== undefined ? r.id === ref.id : r.name === ref.name));

@@ -55,18 +55,19 @@ export function createEndpointService(deps: { db: Db; secrets: SecretBox; now?: 
   const { db, secrets } = deps;
   const now = deps.now ?? Date.now;
 
-  async function find(id: string): Promise<EndpointRow> {
-    const row = await db.webhookEndpoint.findUnique({ where: { id } });
+  async function find(applicationId: string, id: string): Promise<EndpointRow> {
+    const row = await db.webhookEndpoint.findUnique({ where: { id, applicationId } });
     if (!row) throw new NotFoundError(`no webhook endpoint with id ${id}`);
     return row;
   }
 
-  async function create(input: EndpointCreateInput): Promise<EndpointView & { secret: string }> {
+  async function create(applicationId: string, input: EndpointCreateInput): Promise<EndpointView & { secret: string }> {
     const id = randomUUID();
     const secret = input.secret ?? generateSecret();
     const row = await db.webhookEndpoint.create({
       data: {
         id,
+        applicationId,
         url: new URL(input.url).href,
         description: input.description ?? null,
         eventTypes: input.eventTypes,
@@ -79,23 +80,25 @@ export function createEndpointService(deps: { db: Db; secrets: SecretBox; now?: 
     return { ...endpointView(row), secret };
   }
 
-  async function list(input: { limit: number; cursor?: string }): Promise<{ data: EndpointView[]; nextCursor: string | null }> {
+  async function list(applicationId: string, input: { limit: number; cursor?: string }): Promise<{ data: EndpointView[]; nextCursor: string | null }> {
     const rows = await db.webhookEndpoint.findMany({
+      where: { applicationId },
       take: input.limit + 1,
-      ...(input.cursor ? { cursor: { id: input.cursor }, skip: 1 } : {}),
+      // The cursor names a row of this application only: another's id pages like an unknown one.
+      ...(input.cursor ? { cursor: { id: input.cursor, applicationId }, skip: 1 } : {}),
       orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
     });
     const page = rows.slice(0, input.limit);
     return { data: page.map(endpointView), nextCursor: rows.length > input.limit ? page[page.length - 1].id : null };
   }
 
-  async function update(id: string, input: EndpointUpdateInput): Promise<EndpointView> {
-    const current = await find(id);
+  async function update(applicationId: string, id: string, input: EndpointUpdateInput): Promise<EndpointView> {
+    const current = await find(applicationId, id);
     const at = new Date(now());
     if (input.enabled === false && current.enabled) await disableEndpoint(db, { id, reason: 'disabled through the API', at });
     const reenable = input.enabled === true && !current.enabled;
     const row = await db.webhookEndpoint.update({
-      where: { id },
+      where: { id, applicationId },
       data: {
         ...(input.url !== undefined ? { url: new URL(input.url).href } : {}),
         ...(input.eventTypes !== undefined ? { eventTypes: input.eventTypes } : {}),
@@ -107,13 +110,13 @@ export function createEndpointService(deps: { db: Db; secrets: SecretBox; now?: 
     return endpointView(row);
   }
 
-  async function remove(id: string): Promise<void> {
-    const { count } = await db.webhookEndpoint.deleteMany({ where: { id } });
+  async function remove(applicationId: string, id: string): Promise<void> {
+    const { count } = await db.webhookEndpoint.deleteMany({ where: { id, applicationId } });
     if (count === 0) throw new NotFoundError(`no webhook endpoint with id ${id}`);
   }
 
-  async function getSecret(id: string): Promise<{ secret: string; previousSecretExpiresAt: string | null }> {
-    const row = await find(id);
+  async function getSecret(applicationId: string, id: string): Promise<{ secret: string; previousSecretExpiresAt: string | null }> {
+    const row = await find(applicationId, id);
     const overlap = row.previousSecretExpiresAt && row.previousSecretExpiresAt.getTime() > now() ? row.previousSecretExpiresAt : null;
     return { secret: secrets.decrypt(row.secretEncrypted, id), previousSecretExpiresAt: overlap?.toISOString() ?? null };
   }
@@ -122,20 +125,20 @@ export function createEndpointService(deps: { db: Db; secrets: SecretBox; now?: 
    * A new secret signs from now on; the current one keeps signing too until the overlap ends,
    * so receivers can switch at their pace. Rotating again within the overlap drops the oldest.
    */
-  async function rotateSecret(id: string): Promise<{ secret: string; previousSecretExpiresAt: string }> {
-    const row = await find(id);
+  async function rotateSecret(applicationId: string, id: string): Promise<{ secret: string; previousSecretExpiresAt: string }> {
+    const row = await find(applicationId, id);
     const secret = generateSecret();
     const expires = new Date(now() + ROTATION_OVERLAP_MS);
     // Compare-and-set on the current ciphertext: of two concurrent rotations one wins, the other is told.
     const { count } = await db.webhookEndpoint.updateMany({
-      where: { id, secretEncrypted: row.secretEncrypted },
+      where: { id, applicationId, secretEncrypted: row.secretEncrypted },
       data: { secretEncrypted: secrets.encrypt(secret, id), previousSecretEncrypted: row.secretEncrypted, previousSecretExpiresAt: expires },
     });
     if (count === 0) throw new ConflictError(`webhook endpoint ${id} was deleted or rotated concurrently; read its secret again`);
     return { secret, previousSecretExpiresAt: expires.toISOString() };
   }
 
-  return { create, list, get: async (id: string) => endpointView(await find(id)), update, remove, getSecret, rotateSecret };
+  return { create, list, get: async (applicationId: string, id: string) => endpointView(await find(applicationId, id)), update, remove, getSecret, rotateSecret };
 }
 
 export type EndpointService = ReturnType<typeof createEndpointService>;

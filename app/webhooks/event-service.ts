@@ -29,7 +29,7 @@ export function createEventService(deps: { db: Db; jobs: JobProducer; idempotenc
    * the event and the key's use commit together.
    */
   async function publish(
-    input: { type: string; payload: Prisma.InputJsonObject; apiKeyId: string | null },
+    input: { applicationId: string; type: string; payload: Prisma.InputJsonObject; apiKeyId: string | null },
     opts: { idempotency?: IdempotencyClaim } = {},
   ): Promise<PublishedEvent> {
     const claim = opts.idempotency;
@@ -45,9 +45,9 @@ export function createEventService(deps: { db: Db; jobs: JobProducer; idempotenc
     return response;
   }
 
-  async function get(id: string) {
+  async function get(applicationId: string, id: string) {
     const event = await db.event.findUnique({
-      where: { id },
+      where: { id, applicationId },
       include: {
         deliveries: {
           orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
@@ -70,15 +70,15 @@ export function createEventService(deps: { db: Db; jobs: JobProducer; idempotenc
    * its own schedule: a delivery with retries left is retried if this attempt fails; one that
    * used them all gets this single attempt.
    */
-  async function retryDelivery(id: string): Promise<{ id: string; status: 'pending' }> {
-    const d = await db.webhookDelivery.findUnique({ where: { id }, include: { endpoint: { select: { enabled: true } } } });
+  async function retryDelivery(applicationId: string, id: string): Promise<{ id: string; status: 'pending' }> {
+    const d = await db.webhookDelivery.findUnique({ where: { id, applicationId }, include: { endpoint: { select: { enabled: true } } } });
     if (!d) throw new NotFoundError(`no webhook delivery with id ${id}`);
     if (!d.endpoint.enabled) throw new ConflictError(`endpoint ${d.endpointId} is disabled; enable it first (PATCH /v1/webhook-endpoints/${d.endpointId} {"enabled": true})`);
     const job = await jobs.find('webhook', id).catch(() => undefined);
     const state = job ? await job.getState().catch(() => 'unknown') : 'unknown';
     if (state === 'active') throw new ConflictError(`delivery ${id} is being attempted right now; look at it again in a moment`);
 
-    await db.webhookDelivery.update({ where: { id }, data: { status: 'pending', nextAttemptAt: new Date(now()) } });
+    await db.webhookDelivery.update({ where: { id, applicationId }, data: { status: 'pending', nextAttemptAt: new Date(now()) } });
     // Best effort, as on publish: the row is due, so the sweeper enqueues it if this fails.
     try {
       if (job && state === 'delayed') await job.promote();

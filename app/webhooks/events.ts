@@ -1,6 +1,6 @@
 /**
- * Recording an event and fanning it out: one delivery row per enabled endpoint subscribed to the
- * type (empty eventTypes = all), in the caller's transaction. After the commit the caller
+ * Recording an event and fanning it out: one delivery row per enabled endpoint OF THE EVENT'S
+ * APPLICATION subscribed to the type (empty eventTypes = all), in the caller's transaction. After the commit the caller
  * enqueues the returned delivery ids (`jobs.enqueue('webhook', ids)`); if that fails the sweeper does it.
  * Used by POST /v1/events and by the email processor for terminal states (email.sent, ...).
  */
@@ -17,6 +17,7 @@ export interface RecordedEvent {
 export async function recordEvent(
   tx: Tx,
   input: {
+    applicationId: string;
     type: string;
     payload: Prisma.InputJsonValue;
     apiKeyId?: string | null;
@@ -33,14 +34,14 @@ export async function recordEvent(
   const now = new Date();
   const rows = await tx.$queryRaw<{ eventId: string; deliveryIds: string[] }[]>`
     WITH e AS (
-      INSERT INTO "events" ("id", "apiKeyId", "type", "payload", "createdAt")
-      VALUES (gen_random_uuid(), ${input.apiKeyId ?? null}::uuid, ${input.type}, ${JSON.stringify(input.payload)}::jsonb, ${now}::timestamp(3))
+      INSERT INTO "events" ("id", "applicationId", "apiKeyId", "type", "payload", "createdAt")
+      VALUES (gen_random_uuid(), ${input.applicationId}::uuid, ${input.apiKeyId ?? null}::uuid, ${input.type}, ${JSON.stringify(input.payload)}::jsonb, ${now}::timestamp(3))
       RETURNING "id"
     ), d AS (
-      INSERT INTO "webhook_deliveries" ("id", "eventId", "endpointId", "status", "nextAttemptAt", "createdAt", "updatedAt")
-      SELECT gen_random_uuid(), e."id", p."id", 'pending', ${now}::timestamp(3), ${now}::timestamp(3), ${now}::timestamp(3)
+      INSERT INTO "webhook_deliveries" ("id", "applicationId", "eventId", "endpointId", "status", "nextAttemptAt", "createdAt", "updatedAt")
+      SELECT gen_random_uuid(), p."applicationId", e."id", p."id", 'pending', ${now}::timestamp(3), ${now}::timestamp(3), ${now}::timestamp(3)
       FROM e CROSS JOIN "webhook_endpoints" p
-      WHERE p."enabled" AND ((COALESCE(cardinality(p."eventTypes"), 0) = 0 AND NOT ${onlyIfListed}) OR ${input.type} = ANY (p."eventTypes"))
+      WHERE p."applicationId" = ${input.applicationId}::uuid AND p."enabled" AND ((COALESCE(cardinality(p."eventTypes"), 0) = 0 AND NOT ${onlyIfListed}) OR ${input.type} = ANY (p."eventTypes"))
         AND p."id" IS DISTINCT FROM ${input.excludeEndpointId ?? null}::uuid
       RETURNING "id"
     )

@@ -7,6 +7,7 @@ import type { RouteGuard } from '../http/auth';
 import type { Idempotency } from '../http/idempotency';
 import type { ApiModule } from '../http/module';
 import { parseWith } from '../http/validate';
+import { applicationOf } from '../shared/application';
 import { rowIdOr404 } from '../shared/ids';
 import { idempotencyKeyHeader, jsonContent as json, problemResponses } from '../shared/openapi';
 import type { EndpointService } from './endpoints';
@@ -133,45 +134,45 @@ export function webhookRoutes(deps: {
   const router = new Router();
 
   router.post('/v1/webhook-endpoints', ...manage, async (ctx) => {
-    const created = await endpoints.create(parseWith(schemas.create, ctx.request.body));
+    const created = await endpoints.create(applicationOf(ctx).id, parseWith(schemas.create, ctx.request.body));
     ctx.status = 201;
     ctx.set('Location', `/v1/webhook-endpoints/${created.id}`);
     ctx.body = created;
   });
   router.get('/v1/webhook-endpoints', ...manage, async (ctx) => {
-    ctx.body = await endpoints.list(parseWith(listQuery, ctx.query, 'query'));
+    ctx.body = await endpoints.list(applicationOf(ctx).id, parseWith(listQuery, ctx.query, 'query'));
   });
   router.get('/v1/webhook-endpoints/:id', ...manage, async (ctx) => {
-    ctx.body = await endpoints.get(idParam(ctx.params.id, 'webhook endpoint'));
+    ctx.body = await endpoints.get(applicationOf(ctx).id, idParam(ctx.params.id, 'webhook endpoint'));
   });
   router.patch('/v1/webhook-endpoints/:id', ...manage, async (ctx) => {
     const id = idParam(ctx.params.id, 'webhook endpoint');
-    ctx.body = await endpoints.update(id, parseWith(schemas.update, ctx.request.body));
+    ctx.body = await endpoints.update(applicationOf(ctx).id, id, parseWith(schemas.update, ctx.request.body));
   });
   router.delete('/v1/webhook-endpoints/:id', ...manage, async (ctx) => {
-    await endpoints.remove(idParam(ctx.params.id, 'webhook endpoint'));
+    await endpoints.remove(applicationOf(ctx).id, idParam(ctx.params.id, 'webhook endpoint'));
     ctx.status = 204;
   });
   router.get('/v1/webhook-endpoints/:id/secret', ...manage, async (ctx) => {
-    ctx.body = await endpoints.getSecret(idParam(ctx.params.id, 'webhook endpoint'));
+    ctx.body = await endpoints.getSecret(applicationOf(ctx).id, idParam(ctx.params.id, 'webhook endpoint'));
   });
   router.post('/v1/webhook-endpoints/:id/rotate-secret', ...manage, async (ctx) => {
-    ctx.body = await endpoints.rotateSecret(idParam(ctx.params.id, 'webhook endpoint'));
+    ctx.body = await endpoints.rotateSecret(applicationOf(ctx).id, idParam(ctx.params.id, 'webhook endpoint'));
   });
 
   router.post('/v1/events', ...publish, async (ctx) => {
     const input = parseWith(publishEventSchema, ctx.request.body);
     await idempotency.respond(ctx, 'POST /v1/events', async (claim) => {
-      const body = await events.publish({ type: input.type, payload: input.payload as Prisma.InputJsonObject, apiKeyId: ctx.state.apiKey.id }, { idempotency: claim });
+      const body = await events.publish({ applicationId: applicationOf(ctx).id, type: input.type, payload: input.payload as Prisma.InputJsonObject, apiKeyId: ctx.state.apiKey.id }, { idempotency: claim });
       return { status: 202, body: { ...body } };
     });
   });
   router.get('/v1/events/:id', ...publish, async (ctx) => {
-    ctx.body = await events.get(idParam(ctx.params.id, 'event'));
+    ctx.body = await events.get(applicationOf(ctx).id, idParam(ctx.params.id, 'event'));
   });
   router.post('/v1/webhook-deliveries/:id/retry', ...manage, async (ctx) => {
     ctx.status = 202;
-    ctx.body = await events.retryDelivery(idParam(ctx.params.id, 'webhook delivery'));
+    ctx.body = await events.retryDelivery(applicationOf(ctx).id, idParam(ctx.params.id, 'webhook delivery'));
   });
 
   return { router, openapi: openApi() };

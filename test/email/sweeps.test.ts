@@ -14,6 +14,7 @@ import type { Sweep } from '../../app/queue/processor';
 import { createJobProducer } from '../../app/queue/producer';
 import { createTestEnvironment, type TestEnvironment } from '../support/isolation';
 import { FAST_ENV, testLog } from '../support/stack';
+import { DEFAULT_APPLICATION_ID } from '../../app/applications';
 
 let t: TestEnvironment;
 let c: Container;
@@ -35,7 +36,7 @@ function row(over: Partial<NewEmailRow> = {}): NewEmailRow {
   const id = randomUUID();
   const now = new Date(Date.now() - 60_000); // old enough for any grace
   return {
-    id, apiKeyId: null, status: 'queued', from: 'a@example.com', to: ['b@example.com'], cc: [], bcc: [], replyTo: [],
+    id, applicationId: DEFAULT_APPLICATION_ID, apiKeyId: null, status: 'queued', from: 'a@example.com', to: ['b@example.com'], cc: [], bcc: [], replyTo: [],
     subject: 'sweep', text: 'x', html: null, templateId: null, templateData: null, headers: null, attachments: null,
     tags: [], metadata: null, messageId: `<${id}@example.com>`, scheduledAt: null, attemptCount: 0, createdAt: now, updatedAt: now,
     ...over,

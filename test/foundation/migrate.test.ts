@@ -69,7 +69,7 @@ describe('migration runner', () => {
     const { databaseUrl } = freshSchema('mig_race');
     const results = await Promise.all(Array.from({ length: 5 }, () => migrate({ databaseUrl, dir: MIGRATIONS_DIR })));
     expect(results.map((r) => r.applied.length).sort()).toEqual([0, 0, 0, 0, shipped.length]);
-    const rows = await query<{ migration_name: string; n: string }>(databaseUrl, 'SELECT migration_name, count(*) AS n FROM "_prisma_migrations" GROUP BY 1');
+    const rows = await query<{ migration_name: string; n: string }>(databaseUrl, 'SELECT migration_name, count(*) AS n FROM "_prisma_migrations" GROUP BY 1 ORDER BY 1');
     expect(rows).toEqual(shipped.map((m) => ({ migration_name: m.name, n: '1' })));
   });
 

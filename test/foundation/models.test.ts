@@ -1,4 +1,5 @@
 /** Every Prisma model written and read back through the generated client on a migrated schema. */
+import { DEFAULT_APPLICATION_ID } from '../../app/applications/default';
 import { createTestEnvironment, type TestEnvironment } from '../support/isolation';
 
 let t: TestEnvironment;
@@ -48,7 +49,7 @@ it('writes and reads every model, with relations, arrays, JSON and enums', async
   const readDelivery = await db.webhookDelivery.findUniqueOrThrow({ where: { id: delivery.id }, include: { attempts: true, event: true, endpoint: true } });
   expect(readDelivery).toMatchObject({ status: 'pending', attemptCount: 0, event: { type: 'email.sent' }, endpoint: { eventTypes: ['email.sent'], enabled: true } });
   expect(readDelivery.attempts[0]).toMatchObject({ statusCode: 500, durationMs: 12 });
-  expect(await db.idempotencyRecord.findUnique({ where: { apiKeyId_scope_key: { apiKeyId: key.id, scope: 'POST /v1/emails', key: 'idem-1' } } })).toMatchObject({ responseStatus: 202 });
+  expect(await db.idempotencyRecord.findUnique({ where: { applicationId_apiKeyId_scope_key: { applicationId: DEFAULT_APPLICATION_ID, apiKeyId: key.id, scope: 'POST /v1/emails', key: 'idem-1' } } })).toMatchObject({ responseStatus: 202 });
   expect(await db.apiKey.findUnique({ where: { keyHash: 'h'.repeat(64) } })).toMatchObject({ scopes: ['emails:send', 'admin'] });
 
   // Unique constraints the product relies on.

@@ -11,6 +11,7 @@ import { eventually } from '../support/eventually';
 import { startRole, stopProcess } from '../support/processes';
 import { startReceiver, type Receiver } from '../support/receiver';
 import { FAST_DELIVERY_ENV, startProcessStack, type Publisher, type Stack } from '../support/stack';
+import { DEFAULT_APPLICATION_ID } from '../../app/applications';
 
 jest.setTimeout(120_000);
 
@@ -39,7 +40,7 @@ afterAll(async () => {
 
 it('every one of 1,000 deliveries completes after the worker is SIGKILLed mid-run and restarted', async () => {
   for (let i = 0; i < ENDPOINTS; i++) await s.createEndpoint({ url: `${rx.url}/e${i}`, eventTypes: ['crash.test'] });
-  for (let i = 0; i < EVENTS; i++) expect((await publisher.events.publish({ type: 'crash.test', payload: { i }, apiKeyId: null })).deliveries).toBe(ENDPOINTS);
+  for (let i = 0; i < EVENTS; i++) expect((await publisher.events.publish({ applicationId: DEFAULT_APPLICATION_ID, type: 'crash.test', payload: { i }, apiKeyId: null })).deliveries).toBe(ENDPOINTS);
 
   await rx.waitFor(TOTAL * 0.3, 60_000);
   const killedAt = rx.count();

@@ -11,6 +11,7 @@ import { createSecretBox, generateSecret } from '../../app/webhooks/secrets';
 import { eventually } from '../support/eventually';
 import { startReceiver, type Receiver } from '../support/receiver';
 import { FAST_DELIVERY_ENV, jobsFinished, startStack, type Stack } from '../support/stack';
+import { DEFAULT_APPLICATION_ID } from '../../app/applications';
 
 jest.setTimeout(60_000);
 
@@ -289,7 +290,7 @@ describe('fan-out', () => {
   it('email lifecycle events go through the same fan-out (recordEvent in the caller transaction)', async () => {
     const rx = await receiver();
     const ep = await s.createEndpoint({ url: rx.url, eventTypes: ['email.sent'] });
-    const recorded = await s.t.db.$transaction((tx) => recordEvent(tx, { type: 'email.sent', payload: { emailId: 'e-1', status: 'sent' } }));
+    const recorded = await s.t.db.$transaction((tx) => recordEvent(tx, { applicationId: DEFAULT_APPLICATION_ID, type: 'email.sent', payload: { emailId: 'e-1', status: 'sent' } }));
     expect(recorded.deliveryIds).toHaveLength(1);
     expect(await s.publisher().jobs.enqueue('webhook', recorded.deliveryIds)).toBe(true);
     const [req] = await rx.waitFor(1);

@@ -27,6 +27,7 @@ import { request } from '../support/http';
 import { createTestEnvironment, type TestEnvironment } from '../support/isolation';
 import { startReceiver, type Receiver } from '../support/receiver';
 import { FAST_DELIVERY_ENV, jobsFinished, openPublisher, testLog as log } from '../support/stack';
+import { DEFAULT_APPLICATION_ID } from '../../app/applications';
 
 jest.setTimeout(30_000);
 
@@ -176,7 +177,7 @@ describe('a processor whose sender resolves a test name to loopback', () => {
   it('refuses at delivery the name it could not judge at creation', async () => {
     const endpoints = createEndpointService({ db: t.db, secrets: createSecretBox(t.config.encryptionKey!) });
     // Accepted at creation: a name is only judged once resolved.
-    const ep = await endpoints.create({ url: `http://hooks.guard.test:${rx.port}/in`, eventTypes: ['guard.name'], enabled: true });
+    const ep = await endpoints.create(DEFAULT_APPLICATION_ID, { url: `http://hooks.guard.test:${rx.port}/in`, eventTypes: ['guard.name'], enabled: true });
     const publisher = openPublisher(t);
     const sender = createWebhookSender({ timeoutMs: 2_000, allowPrivateNetworks: false, lookup: testResolver({ 'hooks.guard.test': [{ address: '127.0.0.1', family: 4 }] }) });
     const pool = new Pool(pgSettings(t.config.databaseUrl, { max: WEBHOOK_POOL_SIZE }).pool);
@@ -194,7 +195,7 @@ describe('a processor whose sender resolves a test name to loopback', () => {
     });
     const worker = new Worker(QUEUE_NAMES.webhook, (job) => processor.process(job), { connection: workerConnectionOptions(t.config.redisUrl), prefix: t.redisPrefix });
     try {
-      const published = await publisher.events.publish({ type: 'guard.name', payload: {}, apiKeyId: null });
+      const published = await publisher.events.publish({ applicationId: DEFAULT_APPLICATION_ID, type: 'guard.name', payload: {}, apiKeyId: null });
       const d = await eventually(async () => {
         const row = await t.db.webhookDelivery.findFirst({ where: { eventId: published.id }, include: { attempts: true } });
         return row?.status === 'failed' ? row : undefined;

@@ -13,6 +13,7 @@ import { eventually } from '../support/eventually';
 import { startReceiver, type Receiver } from '../support/receiver';
 import { FAST_DELIVERY_ENV, startProcessStack, type Publisher, type Stack } from '../support/stack';
 import { summarize } from '../support/stats';
+import { DEFAULT_APPLICATION_ID } from '../../app/applications';
 
 jest.setTimeout(60_000);
 
@@ -48,7 +49,7 @@ it('100 deliveries to a healthy endpoint are not delayed by 100 queued ahead for
   const accepted = new Map<string, number>();
   const publishAll = async (type: string, n: number) => {
     for (let i = 0; i < n; i++) {
-      const { id } = await publisher.events.publish({ type, payload: { i }, apiKeyId: null });
+      const { id } = await publisher.events.publish({ applicationId: DEFAULT_APPLICATION_ID, type, payload: { i }, apiKeyId: null });
       accepted.set(id, Date.now());
     }
   };

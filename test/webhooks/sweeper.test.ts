@@ -12,6 +12,7 @@ import { privateRedis, type PrivateRedis } from '../support/redis-server';
 import { startReceiver, type Receiver } from '../support/receiver';
 import { eventually } from '../support/eventually';
 import { FAST_DELIVERY_ENV, openPublisher, startStack, type Publisher, type Stack } from '../support/stack';
+import { DEFAULT_APPLICATION_ID } from '../../app/applications';
 
 jest.setTimeout(60_000);
 
@@ -32,7 +33,7 @@ describe('the sweep', () => {
     await t.db.webhookEndpoint.createMany({
       data: [1, 2, 3].map((i) => ({ url: `https://e${i}.example.com/`, eventTypes: ['sweep.me'], secretEncrypted: 'unused' })),
     });
-    const { deliveryIds } = await recordEvent(t.db, { type: 'sweep.me', payload: {} });
+    const { deliveryIds } = await recordEvent(t.db, { applicationId: DEFAULT_APPLICATION_ID, type: 'sweep.me', payload: {} });
     expect(deliveryIds).toHaveLength(3);
     const [lost, failed, notDue] = deliveryIds;
     await t.db.webhookDelivery.updateMany({ where: { id: { in: [lost, failed] } }, data: { nextAttemptAt: new Date(Date.now() - 60_000) } });

@@ -1,5 +1,5 @@
 /**
- * The convention every domain follows for per-application data (README, "Applications: rules
+ * The application (tenant) a request acts on, and the convention every domain follows for per-application data (README, "Applications: rules
  * for new tables and routes"):
  *
  * 1. A table gets `applicationId String @db.Uuid` with its relation to Application, and its
@@ -30,6 +30,11 @@ export interface ApplicationContext {
   id: string;
   name: string;
   settings: ApplicationSettings;
+}
+
+/** Finds the application a request names (X-Application: name or id); cached by the applications service. */
+export interface ApplicationLookup {
+  forRequest(idOrName: string): Promise<{ application: ApplicationContext; disabled: boolean } | undefined>;
 }
 
 /** The caller's application; throws when the route was not mounted behind application auth. */
