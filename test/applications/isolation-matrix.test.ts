@@ -25,7 +25,8 @@ type Outcome =
 
 interface Row {
   outcome: Outcome;
-  body?: unknown;
+  /** A valid body (a function when each caller needs its own, e.g. a unique name). */
+  body?: unknown | ((caller: 'key' | 'platform') => unknown);
 }
 
 const email = { from: 'b@example.com', to: 'someone@example.com', subject: 'hi', text: 'hello' };
@@ -35,7 +36,8 @@ const MATRIX: Record<string, Row> = {
   listEmails: { outcome: 'own-page' },
   getEmail: { outcome: 'not-found' },
   cancelEmail: { outcome: 'not-found' },
-  createTemplate: { outcome: 'creates-own', body: { name: 'welcome', subject: 'B welcome', text: 'b' } },
+  // B may use the name A uses ('welcome'): names are unique per application.
+  createTemplate: { outcome: 'creates-own', body: (caller: string) => ({ name: caller === 'key' ? 'welcome' : 'welcome-too', subject: 'B welcome', text: 'b' }) },
   listTemplates: { outcome: 'own-page' },
   getTemplate: { outcome: 'not-found' },
   updateTemplate: { outcome: 'not-found', body: { subject: 'taken over' } },
@@ -127,7 +129,8 @@ beforeAll(async () => {
   const { data: aKeys } = await ok<{ data: { id: string }[] }>(call('GET', '/v1/api-keys', keys.a));
   a['api-keys'] = aKeys.map((k) => k.id);
   const template = await ok<{ id: string }>(call('POST', '/v1/templates', keys.a, { name: 'welcome', subject: 'Hi {{name}}', text: 'A' }), 201);
-  a.templates = [template.id, 'welcome'];
+  const aOnly = await ok<{ id: string }>(call('POST', '/v1/templates', keys.a, { name: 'a-only', subject: 'Only A', text: 'A' }), 201);
+  a.templates = [template.id, aOnly.id, 'a-only'];
   const endpoint = await ok<{ id: string }>(call('POST', '/v1/webhook-endpoints', keys.a, { url: 'https://a.example.com/hook' }), 201);
   a['webhook-endpoints'] = [endpoint.id];
   const scheduled = new Date(Date.now() + 24 * 3600_000).toISOString();
@@ -187,7 +190,7 @@ describe('isolation matrix (from /openapi.json)', () => {
     const { key, headers } = caller();
     const platformCaller = key === platformKey;
     const before = await snapshotOfA();
-    const aIds = Object.values(a).flat().filter((v) => v !== 'welcome' && !v.startsWith('app-'));
+    const aIds = Object.values(a).flat().filter((v) => !v.startsWith('app-'));
     const checked: string[] = [];
     for (const op of await operations()) {
       const row = MATRIX[op.operationId];
@@ -195,7 +198,8 @@ describe('isolation matrix (from /openapi.json)', () => {
       // A platform key manages every application by design: its platform routes are not B-scoped.
       if (row.outcome === 'platform-only' && platformCaller) continue;
       for (const { path, missing } of targets(op)) {
-        const res = await call(op.method, path, key, row.body, headers);
+        const body = typeof row.body === 'function' ? row.body(platformCaller ? 'platform' : 'key') : row.body;
+        const res = await call(op.method, path, key, body, headers);
         const text = await res.text();
         const what = `${op.operationId}: ${op.method} ${path} → ${res.status} ${text.slice(0, 200)}`;
         checked.push(what);
@@ -203,7 +207,7 @@ describe('isolation matrix (from /openapi.json)', () => {
           case 'not-found': {
             expect({ what, status: res.status }).toEqual({ what, status: 404 });
             // Exactly what a random id gets, apart from the id itself: no existence leak.
-            const random = (await (await call(op.method, missing, key, row.body, headers)).json()) as { status: number; type: string; title: string };
+            const random = (await (await call(op.method, missing, key, body, headers)).json()) as { status: number; type: string; title: string };
             const got = JSON.parse(text) as { status: number; type: string; title: string };
             expect({ what, status: got.status, type: got.type, title: got.title }).toEqual({ what, status: random.status, type: random.type, title: random.title });
             break;
