@@ -124,25 +124,36 @@ describe('which application a request acts on', () => {
   });
 });
 
+// Each CLI call is a process of its own (seconds on a loaded machine): a few per test, in order.
 describe('the CLI', () => {
-  it('creates, lists and disables applications, and makes keys for one', async () => {
+  let crmKey: string;
+
+  it('creates and lists applications, refusing a taken name', async () => {
     const created = await runCli(['applications', 'create', 'crm', '--description', 'Customer mail', '--json'], t.env);
     expect(created.code).toBe(0);
     expect(JSON.parse(created.output.trim().split('\n').pop()!)).toMatchObject({ name: 'crm', description: 'Customer mail' });
-    expect((await runCli(['applications', 'create', 'crm'], t.env)).output).toMatch(/already exists/);
+    expect(await runCli(['applications', 'create', 'crm'], t.env)).toMatchObject({ code: 1, output: expect.stringMatching(/already exists/) });
     expect((await runCli(['applications', 'list'], t.env)).output).toMatch(/active\s+crm\s+\(Customer mail\)/);
+  });
 
+  it('makes a key of an application and lists its keys', async () => {
     const key = await runCli(['api-keys', 'create', '--application', 'crm', '--name', 'crm-sender', '--scopes', 'emails:send,emails:read', '--json'], t.env);
     expect(key.code).toBe(0);
     const made = JSON.parse(key.output.trim().split('\n').pop()!) as { key: string; application: string };
     expect(made.application).toBe('crm');
-    expect((await call('GET', '/v1/emails', made.key)).status).toBe(200);
+    crmKey = made.key;
+    expect((await call('GET', '/v1/emails', crmKey)).status).toBe(200);
     expect((await runCli(['api-keys', 'list', '--application', 'crm'], t.env)).output).toMatch(/crm\s+crm-sender/);
-    expect((await runCli(['api-keys', 'create', '--application', 'nope', '--name', 'x', '--scopes', 'admin'], t.env))).toMatchObject({ code: 1, output: expect.stringMatching(/no application "nope"/) });
-    expect((await runCli(['api-keys', 'create', '--application', 'crm', '--name', 'x', '--scopes', 'platform:admin'], t.env))).toMatchObject({ code: 2, output: expect.stringMatching(/belongs to no application/) });
+  });
 
+  it('refuses an unknown application, and a platform key with an application', async () => {
+    expect(await runCli(['api-keys', 'create', '--application', 'nope', '--name', 'x', '--scopes', 'admin'], t.env)).toMatchObject({ code: 1, output: expect.stringMatching(/no application "nope"/) });
+    expect(await runCli(['api-keys', 'create', '--application', 'crm', '--name', 'x', '--scopes', 'platform:admin'], t.env)).toMatchObject({ code: 2, output: expect.stringMatching(/belongs to no application/) });
+  });
+
+  it('disables an application: its keys stop working', async () => {
     expect((await runCli(['applications', 'disable', 'crm'], t.env)).code).toBe(0);
-    await expectProblem(await eventuallyStatus(() => call('GET', '/v1/emails', made.key), 403), 403, /disabled/);
+    await expectProblem(await eventuallyStatus(() => call('GET', '/v1/emails', crmKey), 403), 403, /disabled/);
   });
 
   it('makes a platform key, and a key without --application goes to `default`', async () => {
