@@ -18,6 +18,7 @@ const MAX_IN_FLIGHT = 2;
 
 export interface DeliveryForAttempt {
   id: string;
+  applicationId: string;
   status: string;
   attemptCount: number;
   nextAttemptAt: Date | null;
@@ -52,7 +53,7 @@ const iso = (d: Date | null) => d?.toISOString() ?? null;
 
 // Timestamps are stored as UTC without a zone (as Prisma stores them): read back AT TIME ZONE 'UTC'.
 const LOAD_SQL = `
-  SELECT d."id"::text AS "id", d."status"::text AS "status", d."attemptCount", d."nextAttemptAt" AT TIME ZONE 'UTC' AS "nextAttemptAt",
+  SELECT d."id"::text AS "id", d."applicationId"::text AS "applicationId", d."status"::text AS "status", d."attemptCount", d."nextAttemptAt" AT TIME ZONE 'UTC' AS "nextAttemptAt",
          d."eventId"::text AS "eventId", e."type" AS "eventType", e."payload"::text AS "payload",
          e."createdAt" AT TIME ZONE 'UTC' AS "eventCreatedAt", d."endpointId"::text AS "endpointId", p."url", p."enabled",
          p."secretEncrypted", p."previousSecretEncrypted", p."previousSecretExpiresAt" AT TIME ZONE 'UTC' AS "previousSecretExpiresAt",

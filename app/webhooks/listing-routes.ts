@@ -9,6 +9,7 @@ import { parseWith } from '../http/validate';
 import { deliveryDetail, deliveryList, deliveryListQuery, endpointStats, eventList, eventListQuery } from './listing-schemas';
 import type { WebhookListings } from './listings';
 import { idParam } from './routes';
+import { applicationOf } from '../shared/application';
 
 const idParams = z.object({ id: z.uuid() });
 
@@ -61,17 +62,17 @@ export function webhookListingRoutes(deps: { listings: WebhookListings; auth: Ro
   const router = new Router();
 
   router.get('/v1/events', ...publish, async (ctx) => {
-    ctx.body = await listings.listEvents(parseWith(eventListQuery, ctx.query, 'query'));
+    ctx.body = await listings.listEvents(applicationOf(ctx).id, parseWith(eventListQuery, ctx.query, 'query'));
   });
   router.get('/v1/webhook-endpoints/:id/deliveries', ...manage, async (ctx) => {
     const id = idParam(ctx.params.id, 'webhook endpoint');
-    ctx.body = await listings.listDeliveries(id, parseWith(deliveryListQuery, ctx.query, 'query'));
+    ctx.body = await listings.listDeliveries(applicationOf(ctx).id, id, parseWith(deliveryListQuery, ctx.query, 'query'));
   });
   router.get('/v1/webhook-endpoints/:id/stats', ...manage, async (ctx) => {
-    ctx.body = await listings.endpointStats(idParam(ctx.params.id, 'webhook endpoint'));
+    ctx.body = await listings.endpointStats(applicationOf(ctx).id, idParam(ctx.params.id, 'webhook endpoint'));
   });
   router.get('/v1/webhook-deliveries/:id', ...manage, async (ctx) => {
-    ctx.body = await listings.getDelivery(idParam(ctx.params.id, 'webhook delivery'));
+    ctx.body = await listings.getDelivery(applicationOf(ctx).id, idParam(ctx.params.id, 'webhook delivery'));
   });
 
   return { router, openapi: openApi() };

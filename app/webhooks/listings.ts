@@ -35,16 +35,17 @@ export function createWebhookListings(deps: { db: Db; now?: () => number }) {
   const { db } = deps;
   const now = deps.now ?? Date.now;
 
-  async function endpointExists(endpointId: string): Promise<{ failingSince: Date | null }> {
-    const endpoint = await db.webhookEndpoint.findUnique({ where: { id: endpointId }, select: { failingSince: true } });
+  /** The endpoint, in the caller's application: the queries after this one are about it alone. */
+  async function endpointExists(applicationId: string, endpointId: string): Promise<{ failingSince: Date | null }> {
+    const endpoint = await db.webhookEndpoint.findUnique({ where: { id: endpointId, applicationId }, select: { failingSince: true } });
     if (!endpoint) throw new NotFoundError(`no webhook endpoint with id ${endpointId}`);
     return endpoint;
   }
 
-  async function listEvents(q: EventListQuery) {
+  async function listEvents(applicationId: string, q: EventListQuery) {
     const after = q.cursor === undefined ? undefined : decodeKeysetCursor(q.cursor);
     const rows = await db.event.findMany({
-      where: { AND: [q.type ? { type: q.type } : {}, createdWithin(q), beforeKeyset(after)] },
+      where: { AND: [{ applicationId }, q.type ? { type: q.type } : {}, createdWithin(q), beforeKeyset(after)] },
       orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
       take: q.limit + 1,
       select: { id: true, type: true, createdAt: true, payload: q.withPayload },
@@ -56,11 +57,11 @@ export function createWebhookListings(deps: { db: Db; now?: () => number }) {
     };
   }
 
-  async function listDeliveries(endpointId: string, q: DeliveryListQuery) {
+  async function listDeliveries(applicationId: string, endpointId: string, q: DeliveryListQuery) {
     const after = q.cursor === undefined ? undefined : decodeKeysetCursor(q.cursor);
-    await endpointExists(endpointId);
+    await endpointExists(applicationId, endpointId);
     const rows = await db.webhookDelivery.findMany({
-      where: { AND: [{ endpointId }, q.status ? { status: q.status } : {}, createdWithin(q), beforeKeyset(after)] },
+      where: { AND: [{ applicationId, endpointId }, q.status ? { status: q.status } : {}, createdWithin(q), beforeKeyset(after)] },
       orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
       take: q.limit + 1,
       include: deliveryInclude,
@@ -69,8 +70,8 @@ export function createWebhookListings(deps: { db: Db; now?: () => number }) {
     return { data: page.map(deliverySummary), nextCursor };
   }
 
-  async function getDelivery(id: string) {
-    const d = await db.webhookDelivery.findUnique({ where: { id }, include: { ...deliveryInclude, attempts: { orderBy: { number: 'asc' } } } });
+  async function getDelivery(applicationId: string, id: string) {
+    const d = await db.webhookDelivery.findUnique({ where: { id, applicationId }, include: { ...deliveryInclude, attempts: { orderBy: { number: 'asc' } } } });
     if (!d) throw new NotFoundError(`no webhook delivery with id ${id}`);
     return {
       ...deliverySummary(d),
@@ -78,8 +79,8 @@ export function createWebhookListings(deps: { db: Db; now?: () => number }) {
     };
   }
 
-  async function endpointStats(endpointId: string) {
-    const { failingSince } = await endpointExists(endpointId);
+  async function endpointStats(applicationId: string, endpointId: string) {
+    const { failingSince } = await endpointExists(applicationId, endpointId);
     const t = now();
     const day = new Date(t - 24 * HOUR_MS);
     const week = new Date(t - 7 * 24 * HOUR_MS);

@@ -20,6 +20,8 @@ import { isOperationalEventType, OPERATIONAL_EVENT_TYPES } from './operational-t
 
 /** What the processor knows about the delivery that caused an operational event. */
 export interface OperationalCause {
+  /** The endpoint's application: the event goes to that application's endpoints only. */
+  applicationId: string;
   deliveryId: string;
   eventId: string;
   eventType: string;
@@ -38,7 +40,7 @@ export function createOperationalEvents(deps: { db: Db; jobs: Pick<JobProducer, 
   async function publish(cause: OperationalCause, type: string, payload: Record<string, string | number | null>): Promise<void> {
     if (isOperationalEventType(cause.eventType)) return; // no event about an operational event's delivery
     try {
-      const recorded = await recordEvent(db, { type, payload, excludeEndpointId: cause.endpointId });
+      const recorded = await recordEvent(db, { applicationId: cause.applicationId, type, payload, excludeEndpointId: cause.endpointId });
       deps.onRecorded?.(type);
       await jobs.enqueue('webhook', recorded.deliveryIds);
     } catch (err) {

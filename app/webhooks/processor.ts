@@ -88,7 +88,7 @@ export function createWebhookProcessor(deps: WebhookProcessorDeps): QueueProcess
     return s;
   };
 
-  const causeOf = (d: DeliveryForAttempt): OperationalCause => ({ deliveryId: d.id, eventId: d.eventId, eventType: d.eventType, endpointId: d.endpointId, url: d.url });
+  const causeOf = (d: DeliveryForAttempt): OperationalCause => ({ applicationId: d.applicationId, deliveryId: d.id, eventId: d.eventId, eventType: d.eventType, endpointId: d.endpointId, url: d.url });
 
   /**
    * The endpoint's rate limit (rate-limiter.ts). Resolves when this attempt may be sent now;
