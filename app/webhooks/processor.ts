@@ -24,6 +24,7 @@ import type { Db } from '../db/client';
 import type { Logger } from '../log';
 import { JOBS, jobRowId } from '../queue';
 import type { QueueProcessor } from '../queue/processor';
+import { createAttemptSender } from './attempt';
 import { createDeliveryStore, type DeliveryForAttempt } from './delivery-store';
 import { createEndpointGate, type EndpointGate } from './endpoint-gate';
 import { disableEndpoint } from './endpoints';
@@ -33,7 +34,6 @@ import { MAX_INLINE_WAIT_MS, type EndpointRateLimiter } from './rate-limiter';
 import { retryDelayMs } from './retry-policy';
 import type { SecretBox } from './secrets';
 import type { SendResult, WebhookSender } from './sender';
-import { signedHeaders } from './signature';
 
 /** An endpoint whose attempts have all failed for this long is disabled (Svix's rule). */
 export const DISABLE_AFTER_FAILING_MS = 5 * 24 * 3600 * 1000;
@@ -44,11 +44,6 @@ export const DISABLE_AFTER_FAILING_MS = 5 * 24 * 3600 * 1000;
 export const WEBHOOK_POOL_SIZE = 4;
 /** A job that comes back this much before its delivery is due is parked again. */
 const EARLY_TOLERANCE_MS = 50;
-
-/** The body receivers get: Standard Webhooks' {type, timestamp, data}, plus the event id. */
-function webhookBody(d: DeliveryForAttempt): string {
-  return `{"id":${JSON.stringify(d.eventId)},"type":${JSON.stringify(d.eventType)},"timestamp":${JSON.stringify(d.eventCreatedAt.toISOString())},"data":${d.payload}}`;
-}
 
 export interface WebhookProcessorDeps {
   db: Db;
@@ -70,23 +65,12 @@ export interface WebhookProcessorDeps {
 
 export function createWebhookProcessor(deps: WebhookProcessorDeps): QueueProcessor {
   const { db, log, sender, metrics, settings } = deps;
-  const box = deps.secrets;
   const now = deps.now ?? Date.now;
   const gate: EndpointGate = createEndpointGate({ limit: settings.endpointMaxInFlight });
   const policy = { scheduleMs: settings.retryScheduleMs, retryAfterMaxMs: settings.retryAfterMaxMs };
   const store = createDeliveryStore(deps.pool);
 
-  /** Decrypting is cheap, but it runs per attempt; the sealed text is the key, so rotation invalidates. */
-  const secretCache = new Map<string, string>();
-  const decrypt = (sealed: string, endpointId: string): string => {
-    let s = secretCache.get(sealed);
-    if (s === undefined) {
-      s = box.decrypt(sealed, endpointId);
-      if (secretCache.size >= 10_000) secretCache.clear();
-      secretCache.set(sealed, s);
-    }
-    return s;
-  };
+  const attempts = createAttemptSender({ secrets: deps.secrets, sender, now });
 
   const causeOf = (d: DeliveryForAttempt): OperationalCause => ({ applicationId: d.applicationId, deliveryId: d.id, eventId: d.eventId, eventType: d.eventType, endpointId: d.endpointId, url: d.url });
 
@@ -162,10 +146,7 @@ export function createWebhookProcessor(deps: WebhookProcessorDeps): QueueProcess
 
     let secrets: string[];
     try {
-      secrets = [decrypt(d.secretEncrypted, d.endpointId)];
-      if (d.previousSecretEncrypted && d.previousSecretExpiresAt && d.previousSecretExpiresAt.getTime() > now()) {
-        secrets.push(decrypt(d.previousSecretEncrypted, d.endpointId));
-      }
+      secrets = attempts.secretsFor(d);
     } catch (err) {
       // Not transient: retrying cannot help until the secret is rotated (or the key restored).
       log.error({ err, endpointId: d.endpointId }, 'cannot decrypt a webhook endpoint secret');
@@ -185,12 +166,10 @@ export function createWebhookProcessor(deps: WebhookProcessorDeps): QueueProcess
       return park(job, now() + slot.retryInMs);
     }
 
-    const startedAt = new Date(now());
+    let startedAt: Date;
     let result: SendResult;
     try {
-      const body = webhookBody(d);
-      const headers = signedHeaders({ webhookId: d.id, timestampSeconds: Math.floor(startedAt.getTime() / 1000), body, secrets });
-      result = await sender.send({ url: d.url, headers: { ...headers }, body });
+      ({ startedAt, result } = await attempts.send(d, secrets));
     } finally {
       slot.release();
     }
