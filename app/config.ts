@@ -115,6 +115,8 @@ const schema = z
       .transform((v) => v.split(',').map((s) => Math.round(Number(s) * 1000))),
     /** Sweeper period: how often the worker looks for due rows without a job. */
     SWEEP_INTERVAL_MS: positiveInt.default(5_000),
+    /** Events, webhook deliveries and attempts older than this are deleted, and email bodies dropped (retention/sweep.ts). */
+    RETENTION_DAYS: positiveInt.max(3650).default(30),
     /** How long an api process trusts a cached key look-up: revocation takes effect within this. */
     API_KEY_CACHE_TTL_MS: z.coerce.number().int().min(0).default(5_000),
     RATE_LIMIT_PER_SECOND: positiveInt.default(200),
@@ -259,6 +261,7 @@ export function loadConfig(env: Env = process.env, requires: readonly Requiremen
     shutdownDrainDelayMs: e.SHUTDOWN_DRAIN_DELAY_MS,
     jobLockMs: e.JOB_LOCK_MS,
     sweepIntervalMs: e.SWEEP_INTERVAL_MS,
+    retentionDays: e.RETENTION_DAYS,
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
     apiKeyCacheTtlMs: e.API_KEY_CACHE_TTL_MS,
     rateLimit: Object.freeze({ perSecond: e.RATE_LIMIT_PER_SECOND, burst: e.RATE_LIMIT_BURST }),

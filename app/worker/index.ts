@@ -23,6 +23,7 @@ import { registerQueueMetrics } from '../queue/metrics';
 import type { QueueProcessor, Sweep } from '../queue/processor';
 import { createJobProducer } from '../queue/producer';
 import { createWebhookMetrics } from '../webhooks/metrics';
+import { createRetentionMetrics, createRetentionSweep } from '../retention/sweep';
 import { createOperationalEvents } from '../webhooks/operational-events';
 import { createWebhookProcessor, WEBHOOK_POOL_SIZE } from '../webhooks/processor';
 import { createEndpointRateLimiter } from '../webhooks/rate-limiter';
@@ -97,6 +98,7 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
     ...createEmailSweeps({ db, jobs, queue: queues.email, graceMs, leaseMs: config.jobLockMs }),
     { name: 'idempotency-expired', run: () => idempotency.purgeExpired() },
     createWebhookSweep({ db, jobs, graceMs }),
+    createRetentionSweep({ db, retentionDays: config.retentionDays, metrics: createRetentionMetrics(metrics.registry) }),
   ];
 
   runProcessors(processors, { config, log, lifecycle });

@@ -1,0 +1,91 @@
+/**
+ * Retention on a real schema: events older than RETENTION_DAYS go with their deliveries and
+ * attempts, in bounded batches; old finished emails keep their row, recipients and attempts and
+ * lose bodies, template data and attachments; newer rows and unfinished emails are untouched;
+ * the metric counts what was deleted.
+ */
+import { Registry } from 'prom-client';
+import { createRetentionMetrics, createRetentionSweep } from '../../app/retention/sweep';
+import { createTestEnvironment, type TestEnvironment } from '../support/isolation';
+
+let t: TestEnvironment;
+beforeAll(async () => {
+  t = await createTestEnvironment('retention');
+});
+afterAll(() => t?.cleanup());
+
+const DAY = 24 * 3600_000;
+
+async function eventWithHistory(createdAt: Date, endpointId: string, attempts: number) {
+  return t.db.event.create({
+    data: {
+      type: 'ret.test',
+      payload: { at: createdAt.toISOString() },
+      createdAt,
+      deliveries: {
+        create: [{ endpointId, createdAt, status: 'delivered', attempts: { create: Array.from({ length: attempts }, (_, i) => ({ number: i + 1, startedAt: createdAt, durationMs: 5 })) } }],
+      },
+    },
+  });
+}
+
+async function email(createdAt: Date, status: 'sent' | 'queued') {
+  return t.db.email.create({
+    data: {
+      status, from: 'a@example.com', to: ['b@example.com'], cc: [], bcc: [], replyTo: [], subject: 'kept', text: 'body', html: '<p>body</p>',
+      templateData: { name: 'Ann' }, attachments: [{ filename: 'a.txt', content: 'aGk=' }], tags: ['t'], metadata: { k: 'v' }, createdAt,
+      attempts: { create: [{ number: 1, startedAt: createdAt, outcome: 'sent', smtpResponse: '250 ok' }] },
+    },
+  });
+}
+
+it('deletes old events with their deliveries and attempts and drops old email bodies, in bounded batches', async () => {
+  const endpoint = await t.db.webhookEndpoint.create({ data: { url: 'https://example.com/hook', eventTypes: [], secretEncrypted: 'x' } });
+  const old = new Date(Date.now() - 40 * DAY);
+  const recent = new Date(Date.now() - 5 * DAY);
+  for (let i = 0; i < 25; i++) await eventWithHistory(new Date(old.getTime() + i), endpoint.id, 3);
+  const keptEvent = await eventWithHistory(recent, endpoint.id, 2);
+  const oldSent = await email(old, 'sent');
+  const oldQueued = await email(old, 'queued');
+  const recentSent = await email(recent, 'sent');
+
+  const registry = new Registry();
+  const metrics = createRetentionMetrics(registry);
+  // No time budget: one batch of each kind per run, so the bound is visible.
+  const bounded = createRetentionSweep({ db: t.db, retentionDays: 30, batch: 10, pauseMs: 1, runBudgetMs: 0, metrics });
+  expect(await bounded.run()).toBe(10 + 10 + 30 + 1);
+  expect(await t.db.event.count()).toBe(16);
+
+  const sweep = createRetentionSweep({ db: t.db, retentionDays: 30, batch: 10, pauseMs: 1, metrics });
+  expect(await sweep.run()).toBe(15 * 5);
+  expect(await sweep.run()).toBe(0);
+
+  expect((await t.db.event.findMany({ select: { id: true } })).map((e) => e.id)).toEqual([keptEvent.id]);
+  expect(await t.db.webhookDelivery.count()).toBe(1);
+  expect(await t.db.webhookAttempt.count()).toBe(2);
+
+  const stripped = await t.db.email.findUniqueOrThrow({ where: { id: oldSent.id }, include: { attempts: true } });
+  expect(stripped).toMatchObject({ status: 'sent', to: ['b@example.com'], subject: 'kept', text: null, html: null, attachments: null, templateData: null, metadata: { k: 'v' } });
+  expect(stripped.attempts).toHaveLength(1);
+  for (const id of [oldQueued.id, recentSent.id]) {
+    expect(await t.db.email.findUniqueOrThrow({ where: { id } })).toMatchObject({ text: 'body', html: '<p>body</p>', templateData: { name: 'Ann' } });
+  }
+
+  const text = await registry.metrics();
+  expect(text).toContain('easeemail_retention_rows_deleted_total{table="events"} 25');
+  expect(text).toContain('easeemail_retention_rows_deleted_total{table="webhook_deliveries"} 25');
+  expect(text).toContain('easeemail_retention_rows_deleted_total{table="webhook_attempts"} 75');
+  expect(text).toContain('easeemail_retention_email_bodies_dropped_total 1');
+});
+
+it("an application's own retentionDays replaces RETENTION_DAYS for its rows", async () => {
+  const app = await t.db.application.create({ data: { name: `short-${Date.now()}`, retentionDays: 3 } });
+  const endpoint = await t.db.webhookEndpoint.create({ data: { applicationId: app.id, url: 'https://example.com/short', eventTypes: [], secretEncrypted: 'x' } });
+  const fiveDays = new Date(Date.now() - 5 * DAY);
+  const short = await t.db.event.create({ data: { applicationId: app.id, type: 'ret.short', payload: {}, createdAt: fiveDays } });
+  await t.db.webhookDelivery.create({ data: { applicationId: app.id, eventId: short.id, endpointId: endpoint.id, createdAt: fiveDays } });
+  const defaultApp = await eventWithHistory(fiveDays, endpoint.id, 1);
+  await createRetentionSweep({ db: t.db, retentionDays: 30, pauseMs: 1 }).run();
+  expect(await t.db.event.findUnique({ where: { id: short.id } })).toBeNull();
+  expect(await t.db.event.findUnique({ where: { id: defaultApp.id } })).not.toBeNull();
+});
