@@ -18,7 +18,7 @@ import { measureHttpReference } from './lib/reference';
 import { describeMachine, fmt, loadAverage, printReport, runBenchmark, type ResultRow } from './lib/report';
 import { processCpuMs, sampleRss } from './lib/rss';
 import { startSmtpSink } from './lib/smtp-sink';
-import { benchStack, compiledMain, type RoleProcess } from './lib/stack';
+import { benchNodeOptions, benchStack, compiledMain, type RoleProcess } from './lib/stack';
 import { summarize } from '../test/support/stats';
 
 const seconds = (name: string, fallback: number) => Number(process.env[name] ?? fallback) * 1000;
@@ -100,6 +100,7 @@ async function main() {
 
     log(`batch accept: 100 emails a request, 8 connections for ${BATCH_MS / 1000} s`);
     const batchBodies = Array.from({ length: 20 }, (_, b) => JSON.stringify(Array.from({ length: 100 }, (_, i) => email(b * 100 + i))));
+    const batchCpu = processCpuMs(api.pid);
     const batch = await closedLoop({
       origin: api.url,
       connections: 8,
@@ -109,12 +110,14 @@ async function main() {
     const b = summarize(batch.latenciesMs);
     const batchEmails = (batch.statuses[202] ?? 0) * 100;
     figures.batchEmailsPerSecond = (batchEmails / batch.durationMs) * 1000;
+    // CPU an email tells more than the rate on a busy machine (the rate follows what the api gets).
+    figures.batchApiCpuMsPerEmail = (processCpuMs(api.pid) - batchCpu) / Math.max(1, batchEmails);
     rows.push({
       measure: `batch accept: POST /v1/emails/batch ×100, 8 connections, ${BATCH_MS / 1000} s`,
       value: `${fmt.int(figures.batchEmailsPerSecond)} emails/s`,
       target: '≥ 15,000 emails/s',
       met: figures.batchEmailsPerSecond >= 15_000,
-      note: `${fmt.int(batch.perSecond)} req/s, p99 ${fmt.ms(b.p99)}; ${describeStatuses(batch)}`,
+      note: `${fmt.int(batch.perSecond)} req/s, p99 ${fmt.ms(b.p99)}; api CPU an email ${fmt.ms(figures.batchApiCpuMsPerEmail)}; ${describeStatuses(batch)}`,
     });
   } finally {
     await acceptStack.close();
@@ -207,8 +210,8 @@ async function main() {
     await sink.close();
     figures.apiPeakRssBytes = peakApi;
     figures.workerPeakRssBytes = peakWorker;
-    rows.push({ measure: 'peak RSS, api process', value: fmt.mb(peakApi), target: '≤ 200 MB', met: peakApi <= 200 * 1024 * 1024 });
-    rows.push({ measure: 'peak RSS, worker process', value: fmt.mb(peakWorker), target: '≤ 200 MB', met: peakWorker > 0 && peakWorker <= 200 * 1024 * 1024 });
+    rows.push({ measure: 'peak RSS, api process', value: fmt.mb(peakApi), target: '≤ 200 MB', met: peakApi <= 200 * 1024 * 1024, note: `NODE_OPTIONS "${benchNodeOptions('api')}"` });
+    rows.push({ measure: 'peak RSS, worker process', value: fmt.mb(peakWorker), target: '≤ 200 MB', met: peakWorker > 0 && peakWorker <= 200 * 1024 * 1024, note: `NODE_OPTIONS "${benchNodeOptions('worker')}"` });
   }
 
   printReport({

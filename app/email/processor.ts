@@ -10,10 +10,12 @@
  * - SMTP 4xx and connection errors: attempt `retry`, the row back to queued, the job retried by
  *   BullMQ with exponential backoff and jitter (queue/jobs.ts) up to EMAIL_MAX_ATTEMPTS; 5xx or the
  *   last attempt: `failed` at once (UnrecoverableError). Terminal states record their webhook
- *   event in the same transaction, and the deliveries are enqueued after the commit.
+ *   event in the same statement as the outcome, and the deliveries are enqueued after it.
  *
- * Concurrent jobs share round trips (shared/coalesce.ts): their claims go in one statement, and their
- * terminal outcomes in one transaction. Each row keeps its own compare-and-set.
+ * Concurrent jobs share round trips (shared/coalesce.ts): their claims go in one statement, and
+ * their outcomes (with events and deliveries) in another. Each row keeps its own compare-and-set.
+ * So an email costs, beyond SMTP, a share of two statements and of BullMQ's one fetch-and-finish
+ * script; before this it was a claim plus BEGIN, two statements a result and COMMIT.
  */
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { Db } from '../db/client';
@@ -22,7 +24,7 @@ import { JOBS, jobRowId } from '../queue';
 import type { QueueProcessor } from '../queue/processor';
 import type { JobProducer } from '../queue/producer';
 import { createCoalescer } from '../shared/coalesce';
-import { recordEvent } from '../webhooks';
+import { fanOutInsert } from '../webhooks';
 import { emailEventPayload, type EmailEventSource } from './events';
 import { composeMessage, type StoredEmail } from './message';
 import type { EmailDeliveryMetrics } from './metrics';
@@ -100,53 +102,65 @@ export function createEmailProcessor(deps: EmailProcessorDeps): QueueProcessor {
     },
   });
 
-  /** Writes attempt outcomes; marks each `recorded` unless another worker holds that email now. */
-  async function writeOutcomes(run: Pick<Db, '$queryRaw'>, results: AttemptResult[]): Promise<void> {
+  /**
+   * One statement for any number of outcomes (atomic on its own, so no transaction): each email
+   * row (compare-and-set on its attempt number), its attempt row, and for terminal outcomes
+   * whose row was written the `email.*` event with its deliveries (webhooks' fan-out rule).
+   * Marks each result `recorded` unless another worker holds that email now.
+   */
+  async function writeOutcomes(results: AttemptResult[]): Promise<string[]> {
     const input = results.map((r) => ({
       id: r.email.id,
+      applicationId: r.email.applicationId,
       number: r.email.attemptCount,
       status: r.outcome === 'retry' ? 'queued' : r.outcome,
       outcome: r.outcome,
       at: r.at,
       smtpResponse: r.smtpResponse,
       error: r.error,
+      eventType: r.outcome === 'retry' ? null : `email.${r.outcome}`,
+      payload: r.outcome === 'retry' ? null : emailEventPayload(r.email, r.outcome, r.at, r),
+      apiKeyId: r.email.apiKeyId,
     }));
-    const rows = await run.$queryRaw<{ id: string }[]>`
+    const [{ recorded, deliveryIds }] = await db.$queryRaw<{ recorded: string[]; deliveryIds: string[] }[]>`
       WITH input AS (
         SELECT * FROM jsonb_to_recordset(${JSON.stringify(input)}::jsonb)
-          AS i("id" uuid, "number" int, "status" "EmailStatus", "outcome" "AttemptOutcome", "at" timestamp(3), "smtpResponse" text, "error" text)
+          AS i("id" uuid, "applicationId" uuid, "number" int, "status" "EmailStatus", "outcome" "AttemptOutcome", "at" timestamp(3), "smtpResponse" text,
+               "error" text, "eventType" text, "payload" jsonb, "apiKeyId" uuid)
       ), e AS (
         UPDATE "emails" m SET "status" = i."status", "updatedAt" = i."at", "lastError" = i."error",
                "sentAt" = CASE WHEN i."outcome" = 'sent' THEN i."at" ELSE m."sentAt" END,
                "failedAt" = CASE WHEN i."outcome" = 'failed' THEN i."at" ELSE m."failedAt" END
         FROM input i
-        WHERE m."id" = i."id" AND m."status" = 'sending' AND m."attemptCount" = i."number"
+        WHERE m."id" = i."id" AND m."applicationId" = i."applicationId" AND m."status" = 'sending' AND m."attemptCount" = i."number"
         RETURNING m."id"
       ), a AS (
         UPDATE "email_attempts" t SET "finishedAt" = i."at", "outcome" = i."outcome", "smtpResponse" = i."smtpResponse", "error" = i."error"
         FROM input i
-        WHERE t."emailId" = i."id" AND t."number" = i."number"
-      )
-      SELECT "id"::text AS "id" FROM e`;
-    const recorded = new Set(rows.map((r) => r.id));
-    for (const r of results) r.recorded = recorded.has(r.email.id);
+        WHERE t."emailId" = i."id" AND t."applicationId" = i."applicationId" AND t."number" = i."number"
+      ), ev AS (
+        INSERT INTO "events" ("id", "applicationId", "apiKeyId", "type", "payload", "createdAt")
+        SELECT gen_random_uuid(), i."applicationId", i."apiKeyId", i."eventType", i."payload", i."at"
+        FROM input i JOIN e ON e."id" = i."id"
+        WHERE i."eventType" IS NOT NULL
+        RETURNING "id", "applicationId", "type", "createdAt" AS "at", NULL::uuid AS "excludeEndpointId"
+      ), d AS (${fanOutInsert('ev')})
+      SELECT COALESCE((SELECT array_agg("id"::text) FROM e), '{}') AS "recorded",
+             COALESCE((SELECT array_agg("id"::text) FROM d), '{}') AS "deliveryIds"`;
+    const written = new Set(recorded);
+    for (const r of results) r.recorded = written.has(r.email.id);
+    return deliveryIds;
   }
 
-  /** Terminal outcomes and their webhook events, one transaction for all; deliveries enqueued after commit. */
-  const finishTerminal = createCoalescer<AttemptResult>({
+  /** Outcomes of concurrent jobs, one statement for all; their webhook deliveries enqueued after it. */
+  const finish = createCoalescer<AttemptResult>({
     maxInFlight: MAX_IN_FLIGHT,
     maxItems: MAX_PER_STATEMENT,
     async run(results) {
+      let deliveryIds: string[];
       for (let attempt = 0; ; attempt++) {
         try {
-          await db.$transaction(async (tx) => {
-            await writeOutcomes(tx, results);
-            for (const r of results) {
-              if (!r.recorded) continue;
-              const payload = emailEventPayload(r.email, r.outcome as 'sent' | 'failed', r.at, r);
-              r.deliveryIds = (await recordEvent(tx, { applicationId: r.email.applicationId, type: `email.${r.outcome}`, payload, apiKeyId: r.email.apiKeyId })).deliveryIds;
-            }
-          });
+          deliveryIds = await writeOutcomes(results);
           break;
         } catch (err) {
           if (attempt >= FINISH_RETRY_DELAYS_MS.length) throw err;
@@ -154,12 +168,12 @@ export function createEmailProcessor(deps: EmailProcessorDeps): QueueProcessor {
           await new Promise((r) => setTimeout(r, FINISH_RETRY_DELAYS_MS[attempt]));
         }
       }
-      await jobs.enqueue('webhook', results.flatMap((r) => r.deliveryIds ?? []));
+      await jobs.enqueue('webhook', deliveryIds);
     },
   });
 
   async function recordTerminal(result: AttemptResult): Promise<void> {
-    await finishTerminal([result]);
+    await finish([result]);
     if (!result.recorded) {
       log.warn({ emailId: result.email.id, attempt: result.email.attemptCount }, 'email was taken over by another worker; outcome not recorded twice');
       return;
@@ -197,7 +211,7 @@ export function createEmailProcessor(deps: EmailProcessorDeps): QueueProcessor {
       const failure = classifySmtpError(err);
       const result: AttemptResult = { email, outcome: 'failed', at: new Date(), smtpResponse: failure.response, error: failure.message };
       if (failure.retryable && email.attemptCount < maxAttempts) {
-        await writeOutcomes(db, [{ ...result, outcome: 'retry' }]);
+        await finish([{ ...result, outcome: 'retry' }]);
         metrics.deliveries.inc({ outcome: 'retry' });
         throw new Error(failure.message); // BullMQ retries it after the backoff
       }

@@ -18,10 +18,16 @@ export const JOBS = {
     payload: z.object({ emailId: z.string().uuid() }),
     data: (emailId: string) => ({ emailId }),
     idOf: (data: { emailId: string }) => data.emailId,
-    /** Retries (SMTP 4xx, connection errors): exponential from retryBaseMs, each delay jittered to 50-100 %. */
+    /**
+     * Retries (SMTP 4xx, connection errors): exponential from retryBaseMs, each delay jittered to
+     * 50-100 %. A completed job is removed at once, as webhook jobs are: keeping 10,000 of them
+     * (the queue default) costs Redis a sorted-set insert and a trim on every completion, and
+     * PostgreSQL has the history; a job added again for a sent email only finds it sent.
+     */
     options: (s: JobSettings): JobsOptions => ({
       attempts: s.email.maxAttempts,
       backoff: { type: 'exponential', delay: s.email.retryBaseMs, jitter: 0.5 },
+      removeOnComplete: true,
     }),
   },
   webhook: {

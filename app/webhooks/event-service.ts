@@ -7,7 +7,8 @@ import { ConflictError, NotFoundError } from '../errors';
 import type { Idempotency, IdempotencyClaim } from '../http/idempotency';
 import type { JobProducer } from '../queue/producer';
 import { attemptFields, deliveryFields } from './delivery-views';
-import { recordEvent } from './events';
+import { createCoalescer } from '../shared/coalesce';
+import { recordEvent, recordEvents, type NewEvent, type RecordedEvent } from './events';
 
 type Tx = Prisma.TransactionClient;
 
@@ -19,6 +20,19 @@ export interface PublishedEvent {
 }
 
 
+/**
+ * Statements recording events at once; publishes arriving meanwhile go together in the next one.
+ * Measured under 200 events/s on a busy 2-core machine: one statement a request queued requests
+ * behind the database pool and the api's CPU (Prisma's per-call cost), which made the p99 tail.
+ */
+const MAX_RECORDS_IN_FLIGHT = 2;
+const MAX_EVENTS_PER_STATEMENT = 500;
+
+interface PendingEvent {
+  input: NewEvent;
+  recorded?: RecordedEvent;
+}
+
 export function createEventService(deps: { db: Db; jobs: JobProducer; idempotency: Pick<Idempotency, 'recordInput'>; now?: () => number }) {
   const { db, jobs, idempotency } = deps;
   const now = deps.now ?? Date.now;
@@ -28,21 +42,40 @@ export function createEventService(deps: { db: Db; jobs: JobProducer; idempotenc
    * Idempotency-Key claim the key's record is written in the same transaction (as emails do), so
    * the event and the key's use commit together.
    */
+  const recordTogether = createCoalescer<PendingEvent>({
+    maxInFlight: MAX_RECORDS_IN_FLIGHT,
+    maxItems: MAX_EVENTS_PER_STATEMENT,
+    // One request's event can break the statement (e.g. a payload PostgreSQL refuses): only it fails.
+    isolateFailures: true,
+    async run(pending) {
+      const recorded = await recordEvents(db, pending.map((p) => p.input));
+      pending.forEach((p, i) => (p.recorded = recorded[i]));
+    },
+  });
+
+  /** Records one event without a transaction of its own, grouped with concurrent ones. */
+  async function recordAlone(input: NewEvent): Promise<RecordedEvent> {
+    const pending: PendingEvent = { input };
+    await recordTogether([pending]);
+    return pending.recorded!;
+  }
+
   async function publish(
     input: { applicationId: string; type: string; payload: Prisma.InputJsonObject; apiKeyId: string | null },
     opts: { idempotency?: IdempotencyClaim } = {},
   ): Promise<PublishedEvent> {
     const claim = opts.idempotency;
-    const record = async (tx: Tx) => {
-      const recorded = await recordEvent(tx, input);
-      const response: PublishedEvent = { id: recorded.eventId, type: input.type, deliveries: recorded.deliveryIds.length };
-      if (claim) await tx.idempotencyRecord.create({ data: idempotency.recordInput(claim, 202, { ...response }) });
-      return { response, deliveryIds: recorded.deliveryIds };
-    };
-    // recordEvent is one atomic statement: a transaction is only needed to add to it.
-    const { response, deliveryIds } = claim ? await db.$transaction(record) : await record(db);
-    await jobs.enqueue('webhook', deliveryIds);
-    return response;
+    const responseOf = (recorded: RecordedEvent): PublishedEvent => ({ id: recorded.eventId, type: input.type, deliveries: recorded.deliveryIds.length });
+    // Recording is one atomic statement: a transaction is only needed to add the key's record.
+    const recorded = claim
+      ? await db.$transaction(async (tx: Tx) => {
+          const r = await recordEvent(tx, input);
+          await tx.idempotencyRecord.create({ data: idempotency.recordInput(claim, 202, { ...responseOf(r) }) });
+          return r;
+        })
+      : await recordAlone(input);
+    await jobs.enqueue('webhook', recorded.deliveryIds);
+    return responseOf(recorded);
   }
 
   async function get(applicationId: string, id: string) {

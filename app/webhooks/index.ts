@@ -3,4 +3,4 @@
  * events (email.sent, ...) in their own transaction; the deliveries are enqueued after commit
  * with `jobs.enqueue('webhook', ids)`. The roots wire everything else directly.
  */
-export { recordEvent, type RecordedEvent } from './events';
+export { fanOutInsert, recordEvent, type RecordedEvent } from './events';

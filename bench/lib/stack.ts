@@ -6,8 +6,10 @@
  * The CLI runs compiled, as the container image runs it (`tsc -p tsconfig.build.json` into a
  * temporary directory, `node app/main.js`): under tsx the processes would carry the TypeScript
  * loader (about 150 MB more RSS, slower start). BENCH_RUNTIME=tsx runs the sources instead; a
- * failed build falls back to tsx with a warning. BENCH_NODE_OPTIONS is passed to the api and
- * worker as NODE_OPTIONS (e.g. "--max-old-space-size=160" to see the effect of a heap cap).
+ * failed build falls back to tsx with a warning. The api and worker get the NODE_OPTIONS the
+ * deployment model gives them in production (the heap cap derived from the pod's memory limit),
+ * so peak RSS is measured under the caps they run with; BENCH_NODE_OPTIONS replaces it for both
+ * (e.g. "--max-old-space-size=160" to see the effect of another cap, "" for none).
  */
 import { execFile } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
@@ -15,6 +17,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Env } from '../../app/config';
+import { createModel, resolveEnv } from '../../charts/model';
 import { createApiKeyService } from '../../app/auth/api-keys';
 import globalSetup from '../../test/support/global-setup';
 import { createTestEnvironment, type TestEnvironment } from '../../test/support/isolation';
@@ -43,6 +46,16 @@ export interface BenchStack {
 
 /** Production-like settings for the spawned processes, over the test environment's. */
 const BENCH_ENV: Env = { NODE_ENV: 'production', LOG_LEVEL: 'warn' };
+
+/** What the production profile sets for the role (the heap cap from its memory limit). */
+export function productionNodeOptions(role: 'api' | 'worker'): string {
+  return resolveEnv(createModel(), 'prod', role).runtime.NODE_OPTIONS ?? '';
+}
+
+/** The NODE_OPTIONS a bench process of the role runs with. */
+export function benchNodeOptions(role: 'api' | 'worker'): string {
+  return process.env.BENCH_NODE_OPTIONS ?? productionNodeOptions(role);
+}
 
 let compiled: Promise<string | undefined> | undefined;
 
@@ -77,7 +90,7 @@ export async function benchStack(label: string, env: Env, scopes: string[] = ['a
   async function start(role: 'api' | 'worker', extraEnv: Env = {}): Promise<RoleProcess> {
     const roleEnv = {
       ...t.env,
-      ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}),
+      NODE_OPTIONS: benchNodeOptions(role),
       ...extraEnv,
     };
     const { cli, url } = await startRole(role, roleEnv, { main, timeoutMs: 60_000 });
