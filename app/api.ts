@@ -28,6 +28,8 @@ import { createEndpointService } from './webhooks/endpoints';
 import { createEventService } from './webhooks/event-service';
 import { webhookListingRoutes } from './webhooks/listing-routes';
 import { createWebhookListings } from './webhooks/listings';
+import { createRecoveryService } from './webhooks/recoveries';
+import { webhookRecoveryRoutes } from './webhooks/recovery-routes';
 import { webhookRoutes } from './webhooks/routes';
 import { createSecretBox, requireEncryptionKey } from './webhooks/secrets';
 import { warnUnlessNoEviction } from './shared/redis-policy';
@@ -64,6 +66,7 @@ export async function startApi(config: Config, log: Logger): Promise<RunningApi>
   const endpoints = createEndpointService({ db, secrets });
   const events = createEventService({ db, jobs, idempotency });
   const listings = createWebhookListings({ db });
+  const recoveries = createRecoveryService({ db, jobs });
 
   // The /v1 API: one module per domain; order does not matter.
   const modules: ApiModule[] = [
@@ -73,6 +76,7 @@ export async function startApi(config: Config, log: Logger): Promise<RunningApi>
     templateRoutes({ templates, auth }),
     webhookRoutes({ endpoints, events, idempotency, auth, allowPrivateNetworks: config.webhooks.allowPrivateNetworks }),
     webhookListingRoutes({ listings, auth }),
+    webhookRecoveryRoutes({ recoveries, auth }),
   ];
 
   const app = createHttpApp({

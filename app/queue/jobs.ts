@@ -49,6 +49,19 @@ export const JOBS = {
      */
     options: (): JobsOptions => ({ attempts: 5, backoff: { type: 'exponential', delay: 2_000 }, removeOnComplete: true }),
   },
+  recovery: {
+    queue: 'webhook-recovery',
+    name: 'recover',
+    payload: z.object({ recoveryId: z.string().uuid() }),
+    data: (recoveryId: string) => ({ recoveryId }),
+    idOf: (data: { recoveryId: string }) => data.recoveryId,
+    /**
+     * A recovery re-sends an endpoint's failed deliveries one after the other (webhooks/recovery-task.ts)
+     * and keeps its place in PostgreSQL, so a job that ends early (a worker stopping, the database
+     * briefly unreachable) continues where it stopped: retried after 5, 10, 20 ... s.
+     */
+    options: (): JobsOptions => ({ attempts: 20, backoff: { type: 'exponential', delay: 5_000 }, removeOnComplete: true }),
+  },
 } as const;
 
 export type JobKind = keyof typeof JOBS;

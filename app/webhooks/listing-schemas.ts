@@ -9,7 +9,7 @@ import { attemptView, deliveryView, eventType, LIMITS } from './schemas';
 
 const timestamp = z.string().datetime();
 /** A bound of a time window: ISO 8601 with a zone, from 1970 on. */
-const instant = z.iso
+export const instant = z.iso
   .datetime({ offset: true, message: 'must be an ISO 8601 date-time with a time zone, e.g. 2026-11-30T12:00:00Z' })
   .refine((v) => Date.parse(v) >= 0, 'must be a real date from 1970 on')
   .transform((v) => new Date(v))

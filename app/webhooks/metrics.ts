@@ -63,7 +63,16 @@ export function createWebhookMetrics(registry: Registry, db: Db) {
     help: "Deliveries parked until their endpoint's rate limit allowed them (not counted as attempts)",
     registers: [registry],
   });
+  const recovered = new Counter({
+    name: 'easeemail_webhook_recovery_resends_total',
+    help: 'Deliveries re-sent by recovery tasks (POST /v1/webhook-endpoints/:id/recover), by outcome: delivered or failed',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+  });
   return {
+    recovered(outcome: 'delivered' | 'failed') {
+      recovered.inc({ outcome });
+    },
     endpointDisabled(reason: 'gone' | 'failing') {
       disablements.inc({ reason });
     },

@@ -24,7 +24,10 @@ import type { QueueProcessor, Sweep } from '../queue/processor';
 import { createJobProducer } from '../queue/producer';
 import { createWebhookMetrics } from '../webhooks/metrics';
 import { createRetentionMetrics, createRetentionSweep } from '../retention/sweep';
+import { createAttemptSender } from '../webhooks/attempt';
 import { createOperationalEvents } from '../webhooks/operational-events';
+import { createRecoverySweep } from '../webhooks/recoveries';
+import { createRecoveryProcessor } from '../webhooks/recovery-task';
 import { createWebhookProcessor, WEBHOOK_POOL_SIZE } from '../webhooks/processor';
 import { createEndpointRateLimiter } from '../webhooks/rate-limiter';
 import { createSecretBox, requireEncryptionKey } from '../webhooks/secrets';
@@ -64,6 +67,9 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
   lifecycle.onShutdown('webhook sender', () => sender.close());
 
   const webhookMetrics = createWebhookMetrics(metrics.registry, db);
+  const webhookPool = c.openStatementPool('webhook delivery', WEBHOOK_POOL_SIZE);
+  const webhookSecrets = createSecretBox(requireEncryptionKey(config.encryptionKey));
+  const rateLimiter = createEndpointRateLimiter({ redis, prefix: config.redisPrefix });
 
   // One processor per queue.
   const processors: QueueProcessor[] = [
@@ -78,15 +84,24 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
     }),
     createWebhookProcessor({
       db,
-      pool: c.openStatementPool('webhook delivery', WEBHOOK_POOL_SIZE),
+      pool: webhookPool,
       log: log.child({ queue: JOBS.webhook.queue }),
-      secrets: createSecretBox(requireEncryptionKey(config.encryptionKey)),
+      secrets: webhookSecrets,
       sender,
       metrics: webhookMetrics,
-      rateLimiter: createEndpointRateLimiter({ redis, prefix: config.redisPrefix }),
+      rateLimiter,
       operational: createOperationalEvents({ db, jobs, log, onRecorded: webhookMetrics.operationalEvent }),
       settings: config.webhooks,
       jobLockMs: config.jobLockMs,
+    }),
+    createRecoveryProcessor({
+      db,
+      pool: webhookPool,
+      log: log.child({ queue: JOBS.recovery.queue }),
+      attempts: createAttemptSender({ secrets: webhookSecrets, sender }),
+      rateLimiter,
+      isShuttingDown: lifecycle.isShuttingDown,
+      onResend: webhookMetrics.recovered,
     }),
   ];
 
@@ -99,6 +114,7 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
     { name: 'idempotency-expired', run: () => idempotency.purgeExpired() },
     createWebhookSweep({ db, jobs, graceMs }),
     createRetentionSweep({ db, retentionDays: config.retentionDays, metrics: createRetentionMetrics(metrics.registry) }),
+    createRecoverySweep({ db, jobs, graceMs }),
   ];
 
   runProcessors(processors, { config, log, lifecycle });

@@ -57,6 +57,8 @@ const MATRIX: Record<string, Row> = {
   listWebhookEndpointDeliveries: { outcome: 'not-found' },
   getWebhookEndpointStats: { outcome: 'not-found' },
   getWebhookDelivery: { outcome: 'not-found' },
+  recoverWebhookEndpoint: { outcome: 'not-found', body: { since: '2026-11-30T00:00:00Z' } },
+  getWebhookRecovery: { outcome: 'not-found' },
   listApiKeys: { outcome: 'own-page' },
   createApiKey: { outcome: 'platform-only', body: { name: 'planted', application: 'app-a', scopes: ['admin'] } },
   revokeApiKey: { outcome: 'platform-only' },
@@ -173,12 +175,12 @@ async function operations(): Promise<Operation[]> {
 function targets(op: Operation): { path: string; missing: string }[] {
   const params = op.path.match(/\{[^}]+\}/g) ?? [];
   if (params.length === 0) return [{ path: op.path, missing: op.path }];
-  if (params.length > 1) throw new Error(`${op.operationId}: ${op.path} has several path parameters; extend the matrix`);
-  const param = params[0] as string;
   const kind = op.path.split('/')[2];
   const values = a[kind];
   if (!values) throw new Error(`${op.operationId}: no resource of A for /v1/${kind}; extend the matrix (the Resources of A)`);
-  return values.map((v) => ({ path: op.path.replace(param, encodeURIComponent(v)), missing: op.path.replace(param, MISSING_ID) }));
+  // Every parameter gets the value (a nested id of A's resource, e.g. a recovery of A's endpoint, is then A's id too).
+  const fill = (v: string) => params.reduce((path, param) => path.replace(param, v), op.path);
+  return values.map((v) => ({ path: fill(encodeURIComponent(v)), missing: fill(MISSING_ID) }));
 }
 
 describe('isolation matrix (from /openapi.json)', () => {
