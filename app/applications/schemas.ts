@@ -14,8 +14,8 @@ const DOMAIN = /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,6
 
 /** Settings an application may override; null (or absent at creation) = the installation's value. */
 const settings = {
-  rateLimitPerSecond: z.number().int().min(1).max(100_000).nullable().optional().meta({ description: 'requests per second per API key; null = RATE_LIMIT_PER_SECOND' }),
-  rateLimitBurst: z.number().int().min(1).max(1_000_000).nullable().optional().meta({ description: 'burst per API key; null = RATE_LIMIT_BURST' }),
+  rateLimitPerSecond: z.number().int().min(1).max(100_000).nullable().optional().meta({ description: 'requests per second for the application, shared by all its API keys; null = RATE_LIMIT_PER_SECOND' }),
+  rateLimitBurst: z.number().int().min(1).max(1_000_000).nullable().optional().meta({ description: 'burst for the application, shared by all its API keys; null = RATE_LIMIT_BURST' }),
   defaultFrom: mailbox.nullable().optional().meta({ description: 'sender when a request gives no `from`; null = MAIL_FROM' }),
   allowedSenderDomains: z
     .array(z.string().toLowerCase().regex(DOMAIN, 'must be a domain name such as example.com'))
