@@ -108,7 +108,9 @@ export async function connectSmtp(port: number): Promise<RawSmtpClient> {
     async quit() {
       if (socket.destroyed) return;
       socket.write('QUIT\r\n');
-      await Promise.race([closed, new Promise((r) => setTimeout(r, 2_000))]);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([closed, new Promise((r) => (timer = setTimeout(r, 2_000)))]);
+      clearTimeout(timer);
       socket.destroy();
     },
   };
