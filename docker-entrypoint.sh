@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The image's entrypoint (behind tini). The first argument chooses what the container runs:
 #
-#   api | worker   wait (bounded) for PostgreSQL and Redis, then exec `easeemail <role>`
+#   api | worker | inbound   wait (bounded) for PostgreSQL and Redis, then exec `easeemail <role>`
 #   migrate ...    wait (bounded) for PostgreSQL only, then exec `easeemail migrate ...`
 #                  (also `migrate --wait --timeout 300`, the init containers' form)
-#   healthcheck    with no role: probe whichever of api/worker this container runs (HEALTHCHECK)
+#   healthcheck    with no role: probe whichever of api/worker/inbound this container runs (HEALTHCHECK)
 #   anything else  an executable on PATH (bash, node, ...) runs as is; otherwise it is an
 #                  easeemail subcommand (api-keys, wait, --help, ...) and passes through
 #
@@ -43,7 +43,7 @@ detect_role() {
       case ${argv[i]##*/} in
         docker-entrypoint.sh | easeemail | main.js)
           case ${argv[i + 1]} in
-            api | worker)
+            api | worker | inbound)
               printf '%s\n' "${argv[i + 1]}"
               return 0
               ;;
@@ -57,7 +57,7 @@ detect_role() {
 
 role=${1:-}
 case $role in
-  api | worker)
+  api | worker | inbound)
     wait_for_stores "$role"
     exec easeemail "$@"
     ;;
@@ -68,7 +68,7 @@ case $role in
   healthcheck)
     if (($# == 1)); then
       if ! probed=$(detect_role); then
-        log "no api or worker process in this container; nothing to probe"
+        log "no api, worker or inbound process in this container; nothing to probe"
         exit 0
       fi
       exec easeemail healthcheck "$probed"

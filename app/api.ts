@@ -22,6 +22,8 @@ import { createLifecycle, type Lifecycle } from './lifecycle';
 import type { Logger } from './log';
 import { registerQueueMetrics } from './queue/metrics';
 import { createJobProducer } from './queue/producer';
+import { suppressionRoutes } from './suppressions/routes';
+import { createSuppressionService } from './suppressions/service';
 import { templateRoutes } from './templates/routes';
 import { createTemplateService } from './templates/service';
 import { createEndpointService } from './webhooks/endpoints';
@@ -67,6 +69,7 @@ export async function startApi(config: Config, log: Logger): Promise<RunningApi>
   const events = createEventService({ db, jobs, idempotency });
   const listings = createWebhookListings({ db });
   const recoveries = createRecoveryService({ db, jobs });
+  const suppressions = createSuppressionService({ db });
 
   // The /v1 API: one module per domain; order does not matter.
   const modules: ApiModule[] = [
@@ -77,6 +80,7 @@ export async function startApi(config: Config, log: Logger): Promise<RunningApi>
     webhookRoutes({ endpoints, events, idempotency, auth, allowPrivateNetworks: config.webhooks.allowPrivateNetworks }),
     webhookListingRoutes({ listings, auth }),
     webhookRecoveryRoutes({ recoveries, auth }),
+    suppressionRoutes({ suppressions, auth }),
   ];
 
   const app = createHttpApp({

@@ -69,6 +69,16 @@ const COMMANDS: Record<string, Command> = {
       return 'running';
     },
   },
+  inbound: {
+    summary: 'receive bounces and complaints for BOUNCE_DOMAIN over SMTP (INBOUND_PORT 2525; health on INBOUND_HEALTH_PORT 8002)',
+    usage: 'easeemail inbound',
+    async run() {
+      const { startInbound } = await import('./inbound');
+      const cfg = config();
+      (await startInbound(cfg, logger('inbound', cfg.logLevel))).lifecycle.exitOnSignals();
+      return 'running';
+    },
+  },
   migrate: {
     summary: 'apply database migrations; "migrate status" lists them; --wait blocks until applied',
     usage: 'easeemail migrate [status] [--wait [--timeout SECONDS]]',
@@ -231,13 +241,13 @@ const COMMANDS: Record<string, Command> = {
   },
   healthcheck: {
     summary: "probe this container's role on its live endpoint; exit 0 when healthy (for HEALTHCHECK)",
-    usage: 'easeemail healthcheck [api|worker] [--ready] [--timeout SECONDS]',
+    usage: 'easeemail healthcheck [api|worker|inbound] [--ready] [--timeout SECONDS]',
     options: { ready: { type: 'boolean' }, timeout: { type: 'string' } },
     async run({ values, positionals }) {
       const role = positionals[0] ?? 'api';
-      if (role !== 'api' && role !== 'worker') throw new UsageError('healthcheck role must be api or worker');
+      if (role !== 'api' && role !== 'worker' && role !== 'inbound') throw new UsageError('healthcheck role must be api, worker or inbound');
       const cfg = config([]);
-      const port = role === 'api' ? cfg.port : cfg.workerHealthPort;
+      const port = role === 'api' ? cfg.port : role === 'worker' ? cfg.workerHealthPort : cfg.inbound.healthPort;
       const path = values.ready ? '/health/ready' : '/health/live';
       try {
         const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(seconds(values.timeout, 3) * 1000) });

@@ -3,7 +3,7 @@
  * `platform:admin` (platform keys, which belong to no application) manages applications and keys,
  * and implies every application scope on the application a request names with X-Application.
  */
-export const SCOPES = ['emails:send', 'emails:read', 'templates:manage', 'webhooks:manage', 'events:publish', 'admin', 'platform:admin'] as const;
+export const SCOPES = ['emails:send', 'emails:read', 'templates:manage', 'webhooks:manage', 'events:publish', 'suppressions:manage', 'admin', 'platform:admin'] as const;
 export type Scope = (typeof SCOPES)[number];
 export const PLATFORM_SCOPE = 'platform:admin' satisfies Scope;
 

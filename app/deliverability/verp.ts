@@ -69,3 +69,11 @@ export function createVerp(opts: { key: Buffer; domain: string }): Verp {
     },
   };
 }
+
+/** The return paths of this installation, or undefined without BOUNCE_DOMAIN (bounces then go to the From address). */
+export function verpFromConfig(config: { bounceDomain?: string; encryptionKey?: Buffer }): Verp | undefined {
+  if (!config.bounceDomain) return undefined;
+  // The config loader refuses BOUNCE_DOMAIN without ENCRYPTION_KEY.
+  if (!config.encryptionKey) throw new Error('BOUNCE_DOMAIN needs ENCRYPTION_KEY');
+  return createVerp({ key: deriveVerpKey(config.encryptionKey), domain: config.bounceDomain });
+}

@@ -4,7 +4,15 @@
  */
 import type { Prisma } from '../db/client';
 
-export type EmailEventType = 'email.sent' | 'email.failed' | 'email.cancelled';
+export type EmailEventType =
+  | 'email.sent'
+  | 'email.failed'
+  | 'email.cancelled'
+  // Deliverability (inbound/reports.ts, email/suppressed.ts): reports that come back, and sends left out.
+  | 'email.bounced'
+  | 'email.delivery_delayed'
+  | 'email.complained'
+  | 'email.suppressed';
 
 export interface EmailEventSource {
   id: string;
@@ -19,7 +27,7 @@ export interface EmailEventSource {
 
 export function emailEventPayload(
   email: EmailEventSource,
-  status: 'sent' | 'failed' | 'cancelled',
+  status: 'sent' | 'failed' | 'cancelled' | 'bounced' | 'suppressed',
   at: Date,
   details: { smtpResponse?: string | null; error?: string | null } = {},
 ): Prisma.InputJsonObject {

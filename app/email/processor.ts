@@ -26,8 +26,10 @@ import type { JobProducer } from '../queue/producer';
 import { createCoalescer } from '../shared/coalesce';
 import { fanOutInsert } from '../webhooks';
 import { emailEventPayload, type EmailEventSource } from './events';
-import { composeMessage, type StoredEmail } from './message';
+import type { OutgoingMail } from '../deliverability/outgoing';
+import type { StoredEmail } from './message';
 import type { EmailDeliveryMetrics } from './metrics';
+import { finishSuppressed } from './suppressed';
 import { classifySmtpError, type MailTransport, type SentInfo } from './transport';
 
 interface ClaimedEmail extends StoredEmail, EmailEventSource {
@@ -42,6 +44,8 @@ export interface EmailProcessorDeps {
   jobs: Pick<JobProducer, 'enqueue'>;
   log: Logger;
   transport: MailTransport;
+  /** Suppressed recipients left out, return path (VERP) and DKIM signature (deliverability/outgoing.ts). */
+  outgoing: OutgoingMail;
   metrics: EmailDeliveryMetrics;
   /** A `sending` row untouched for this long belongs to a dead worker (JOB_LOCK_MS, > SMTP timeout). */
   leaseMs: number;
@@ -56,6 +60,8 @@ interface AttemptResult {
   at: Date;
   smtpResponse: string | null;
   error: string | null;
+  /** Recipients left out of this attempt because they are suppressed. */
+  suppressedRecipients?: string[];
   /** Set by the write: false when another worker had taken the email over. */
   recorded?: boolean;
   deliveryIds?: string[];
@@ -73,7 +79,7 @@ const MAX_PER_STATEMENT = 500;
 const FINISH_RETRY_DELAYS_MS = [200, 1_000, 3_000];
 
 export function createEmailProcessor(deps: EmailProcessorDeps): QueueProcessor {
-  const { db, jobs, log, transport, metrics, leaseMs, maxAttempts } = deps;
+  const { db, jobs, log, transport, outgoing, metrics, leaseMs, maxAttempts } = deps;
 
   const claim = createCoalescer<ClaimRequest>({
     maxInFlight: MAX_IN_FLIGHT,
@@ -121,12 +127,13 @@ export function createEmailProcessor(deps: EmailProcessorDeps): QueueProcessor {
       eventType: r.outcome === 'retry' ? null : `email.${r.outcome}`,
       payload: r.outcome === 'retry' ? null : emailEventPayload(r.email, r.outcome, r.at, r),
       apiKeyId: r.email.apiKeyId,
+      suppressedRecipients: r.suppressedRecipients ?? [],
     }));
     const [{ recorded, deliveryIds }] = await db.$queryRaw<{ recorded: string[]; deliveryIds: string[] }[]>`
       WITH input AS (
         SELECT * FROM jsonb_to_recordset(${JSON.stringify(input)}::jsonb)
           AS i("id" uuid, "applicationId" uuid, "number" int, "status" "EmailStatus", "outcome" "AttemptOutcome", "at" timestamp(3), "smtpResponse" text,
-               "error" text, "eventType" text, "payload" jsonb, "apiKeyId" uuid)
+               "error" text, "eventType" text, "payload" jsonb, "apiKeyId" uuid, "suppressedRecipients" text[])
       ), e AS (
         UPDATE "emails" m SET "status" = i."status", "updatedAt" = i."at", "lastError" = i."error",
                "sentAt" = CASE WHEN i."outcome" = 'sent' THEN i."at" ELSE m."sentAt" END,
@@ -135,7 +142,8 @@ export function createEmailProcessor(deps: EmailProcessorDeps): QueueProcessor {
         WHERE m."id" = i."id" AND m."applicationId" = i."applicationId" AND m."status" = 'sending' AND m."attemptCount" = i."number"
         RETURNING m."id"
       ), a AS (
-        UPDATE "email_attempts" t SET "finishedAt" = i."at", "outcome" = i."outcome", "smtpResponse" = i."smtpResponse", "error" = i."error"
+        UPDATE "email_attempts" t SET "finishedAt" = i."at", "outcome" = i."outcome", "smtpResponse" = i."smtpResponse", "error" = i."error",
+               "suppressedRecipients" = i."suppressedRecipients"
         FROM input i
         WHERE t."emailId" = i."id" AND t."applicationId" = i."applicationId" AND t."number" = i."number"
       ), ev AS (
@@ -204,12 +212,19 @@ export function createEmailProcessor(deps: EmailProcessorDeps): QueueProcessor {
     const email = request.claimed;
     if (!email) return notClaimed(job, emailId);
 
+    const prepared = await outgoing.prepare(email);
+    if (prepared.kind === 'suppressed') {
+      const finished = await finishSuppressed({ db, jobs }, email, prepared.suppressed);
+      if (finished) metrics.deliveries.inc({ outcome: 'suppressed' });
+      return finished ? 'suppressed' : 'skipped: taken over by another worker';
+    }
+    const suppressedRecipients = prepared.suppressed;
     let info: SentInfo;
     try {
-      info = await transport.send(await composeMessage(email));
+      info = await transport.send(prepared.message);
     } catch (err) {
       const failure = classifySmtpError(err);
-      const result: AttemptResult = { email, outcome: 'failed', at: new Date(), smtpResponse: failure.response, error: failure.message };
+      const result: AttemptResult = { email, outcome: 'failed', at: new Date(), smtpResponse: failure.response, error: failure.message, suppressedRecipients };
       if (failure.retryable && email.attemptCount < maxAttempts) {
         await finish([{ ...result, outcome: 'retry' }]);
         metrics.deliveries.inc({ outcome: 'retry' });
@@ -219,7 +234,7 @@ export function createEmailProcessor(deps: EmailProcessorDeps): QueueProcessor {
       throw new UnrecoverableError(failure.retryable ? `gave up after ${email.attemptCount} attempts: ${failure.message}` : failure.message);
     }
     const rejected = info.rejected.length ? `; rejected: ${info.rejected.map(String).join(', ')}` : '';
-    await recordTerminal({ email, outcome: 'sent', at: new Date(), smtpResponse: `${info.response}${rejected}`.slice(0, 1000), error: null });
+    await recordTerminal({ email, outcome: 'sent', at: new Date(), smtpResponse: `${info.response}${rejected}`.slice(0, 1000), error: null, suppressedRecipients });
     return 'sent';
   }
 

@@ -9,7 +9,7 @@ import { headerText } from '../shared/headers';
 import { mailbox, mailboxList } from './fields';
 import { EMAIL_LIMITS } from './limits';
 
-export const EMAIL_STATUSES = ['scheduled', 'queued', 'sending', 'sent', 'failed', 'cancelled'] as const;
+export const EMAIL_STATUSES = ['scheduled', 'queued', 'sending', 'sent', 'failed', 'cancelled', 'bounced', 'suppressed'] as const;
 export const emailStatus = z.enum(EMAIL_STATUSES).meta({ id: 'EmailStatus' });
 
 /** Headers the API sets itself; a caller gives these through their own fields or not at all. */
@@ -141,8 +141,19 @@ export const emailAttemptSchema = z
     outcome: z.enum(['sent', 'retry', 'failed']).nullable().meta({ description: 'null while the attempt runs' }),
     smtpResponse: z.string().nullable(),
     error: z.string().nullable(),
+    suppressedRecipients: z.array(z.string()).meta({ description: 'Recipients left out of this attempt: they are on the suppression list' }),
   })
   .meta({ id: 'EmailAttempt' });
+
+export const emailReportSchema = z
+  .object({
+    kind: z.enum(['hard_bounce', 'soft_bounce', 'delayed', 'delivered', 'complaint']),
+    recipient: z.string(),
+    status: z.string().nullable().meta({ description: 'Enhanced status code, e.g. 5.1.1', example: '5.1.1' }),
+    diagnostic: z.string().nullable().meta({ description: "The receiving server's words, or the feedback type of a complaint" }),
+    receivedAt: z.iso.datetime(),
+  })
+  .meta({ id: 'EmailReport', description: 'A delivery report or complaint that came back after sending (needs BOUNCE_DOMAIN)' });
 
 const emailCommon = {
   id: z.uuid(),
@@ -177,6 +188,7 @@ export const emailSchema = z
     failedAt: z.iso.datetime().nullable(),
     cancelledAt: z.iso.datetime().nullable(),
     attempts: z.array(emailAttemptSchema),
+    reports: z.array(emailReportSchema),
   })
   .meta({ id: 'Email' });
 

@@ -7,7 +7,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Db, Prisma } from '../db/client';
-import { ConflictError, NotFoundError, ValidationError } from '../errors';
+import { ConflictError, NotFoundError } from '../errors';
+import { decodeCursor, encodeCursor } from '../shared/cursor';
 import type { EmailStatus } from '../generated/prisma/client';
 import type { IdempotencyClaim, Idempotency } from '../http/idempotency';
 import { renderEmailTemplate, type TemplateRef, type TemplateService } from '../templates';
@@ -182,7 +183,7 @@ export function createEmailService(deps: {
   }
 
   async function get(applicationId: string, id: string) {
-    const e = await db.email.findUnique({ where: { id, applicationId }, include: { attempts: { orderBy: { number: 'asc' } } } });
+    const e = await db.email.findUnique({ where: { id, applicationId }, include: { attempts: { orderBy: { number: 'asc' } }, reports: { orderBy: { receivedAt: 'asc' } } } });
     if (!e) throw new NotFoundError(`no email ${id}`);
     const attachments = ((e.attachments ?? []) as unknown as StoredAttachment[]).map((a) => ({
       filename: a.filename,
@@ -221,7 +222,10 @@ export function createEmailService(deps: {
         outcome: a.outcome,
         smtpResponse: a.smtpResponse,
         error: a.error,
+        suppressedRecipients: a.suppressedRecipients,
       })),
+      // What came back after sending (inbound role): bounces, delays, complaints, in arrival order.
+      reports: e.reports.map((r) => ({ kind: r.kind, recipient: r.recipient, status: r.status, diagnostic: r.diagnostic, receivedAt: r.receivedAt.toISOString() })),
     };
   }
 

@@ -39,7 +39,7 @@ describe('delivery status notifications (RFC 3464)', () => {
     const c = classify('postfix-delayed');
     if (c.kind !== 'delivery_status') throw new Error(c.kind);
     expect(c.recipients).toEqual([
-      { recipient: 'slow@example.org', outcome: 'delayed', action: 'delayed', status: '4.4.1', diagnostic: 'connect to mx.example.org[192.0.2.44]:25: Connection timed out' },
+      { recipient: 'slow@example.org', originalRecipient: 'slow@example.org', outcome: 'delayed', action: 'delayed', status: '4.4.1', diagnostic: 'connect to mx.example.org[192.0.2.44]:25: Connection timed out' },
     ]);
   });
 

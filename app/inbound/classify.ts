@@ -20,7 +20,10 @@ import { header, parseHeaderBlock, parseMime, walk, type MimePart } from './mime
 export type RecipientOutcome = 'hard_bounce' | 'soft_bounce' | 'delayed' | 'delivered';
 
 export interface ReportedRecipient {
+  /** Final-Recipient (else Original-Recipient), normalised. */
   recipient: string;
+  /** Original-Recipient when given: the address as we sent it, before forwarding or aliases. */
+  originalRecipient: string | null;
   outcome: RecipientOutcome;
   action: string;
   /** Enhanced status code, e.g. 5.1.1 (RFC 3463). */
@@ -122,7 +125,7 @@ function deliveryStatus(root: MimePart, statusPart: MimePart): Classification {
     const diagnosticRaw = g.get('diagnostic-code');
     const diagnostic = diagnosticRaw ? firstLine(diagnosticRaw.replace(/^\s*[a-z0-9-]+\s*;\s*/i, ''), MAX_DIAGNOSTIC) : null;
     const outcome = outcomeOf(action, status, diagnostic);
-    if (outcome) recipients.push({ recipient, outcome, action, status, diagnostic });
+    if (outcome) recipients.push({ recipient, originalRecipient: typedAddress(g.get('original-recipient')) ?? null, outcome, action, status, diagnostic });
   }
   if (recipients.length === 0) return { kind: 'unusable', reason: 'malformed_report', detail: 'a delivery-status part without a usable recipient block' };
   return { kind: 'delivery_status', recipients, original: originalOf(enclosedOriginal(root)), reportId: header(root, 'message-id') ?? null };
@@ -152,7 +155,7 @@ function plainTextBounce(root: MimePart): Classification | undefined {
     if (!recipient || !reply) continue;
     const status = /\b([45]\.\d{1,3}\.\d{1,3})\b/.exec(m[2])?.[1] ?? null;
     const hard = (status?.[0] ?? reply[1]) === '5';
-    recipients.push({ recipient, outcome: hard ? 'hard_bounce' : 'soft_bounce', action: 'failed', status, diagnostic: firstLine(m[2], MAX_DIAGNOSTIC) });
+    recipients.push({ recipient, originalRecipient: null, outcome: hard ? 'hard_bounce' : 'soft_bounce', action: 'failed', status, diagnostic: firstLine(m[2], MAX_DIAGNOSTIC) });
   }
   if (recipients.length === 0) return undefined;
   // The copy of the original follows a marker line, inline in the text.

@@ -7,6 +7,8 @@
 import Koa from 'koa';
 import type { Config } from '../config';
 import { createContainer, type Container } from '../container';
+import { createOutgoingMail } from '../deliverability/outgoing';
+import { verpFromConfig } from '../deliverability/verp';
 import { createEmailDeliveryMetrics } from '../email/metrics';
 import { createEmailProcessor } from '../email/processor';
 import { createEmailSweeps } from '../email/sweeps';
@@ -22,6 +24,7 @@ import { JOBS } from '../queue';
 import { registerQueueMetrics } from '../queue/metrics';
 import type { QueueProcessor, Sweep } from '../queue/processor';
 import { createJobProducer } from '../queue/producer';
+import { createSuppressionCheck } from '../suppressions/check';
 import { createWebhookMetrics } from '../webhooks/metrics';
 import { createRetentionMetrics, createRetentionSweep } from '../retention/sweep';
 import { createAttemptSender } from '../webhooks/attempt';
@@ -78,6 +81,7 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
       jobs,
       log: log.child({ queue: JOBS.email.queue }),
       transport,
+      outgoing: createOutgoingMail({ suppressions: createSuppressionCheck({ db }), verp: verpFromConfig(config), dkim: config.dkim }),
       metrics: createEmailDeliveryMetrics(metrics.registry),
       leaseMs: config.jobLockMs,
       maxAttempts: config.email.maxAttempts,
