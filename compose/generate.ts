@@ -6,7 +6,7 @@
  *
  * Written by `npm run synth` (charts/synth.ts) to compose/compose.yaml.
  */
-import type { DeploymentModel, DevDependencyName, DevDependencySpec, Peer, SecretKey, ServerWorkloadSpec } from '../charts/model';
+import type { DeploymentModel, DevDependencyName, DevDependencySpec, Peer, Role, SecretKey, ServerWorkloadSpec } from '../charts/model';
 import { DEV_DEPENDENCIES, dependencyArgs, devSecretValues, resolveConfig, resolveEnv, settingValue, validateModel } from '../charts/model';
 
 /** The profile whose settings and secrets compose mirrors: compose is a local, dev stack. */
@@ -98,7 +98,7 @@ function healthcheck(model: DeploymentModel, command: readonly string[]): Compos
 }
 
 /** The app's environment under compose: settings and runtime values literally, secrets overridable from the host. */
-function appEnvironment(model: DeploymentModel, role: 'api' | 'worker' | 'migrate'): Record<string, string> {
+function appEnvironment(model: DeploymentModel, role: Role): Record<string, string> {
   const env = resolveEnv(model, COMPOSE_PROFILE, role);
   const config = resolveConfig(model, COMPOSE_PROFILE);
   const secrets = devSecretValues(model, (dep: DevDependencyName) => dep);
@@ -119,7 +119,7 @@ function sortedRecord(entries: [string, string][]): Record<string, string> {
 }
 
 /** What the app's services share: one image built once, the hardened runtime of the pods. */
-function appService(model: DeploymentModel, role: 'api' | 'worker' | 'migrate') {
+function appService(model: DeploymentModel, role: Role) {
   return {
     image: model.image.ref,
     build: BUILD,
@@ -227,6 +227,7 @@ export function renderCompose(model: DeploymentModel): ComposeFile {
   });
   services.api = compact(serverService(model, model.workloads.api));
   services.worker = compact(serverService(model, model.workloads.worker));
+  services.inbound = compact(serverService(model, model.workloads.inbound));
   services.prometheus = prometheusService(model);
 
   const volumes: Record<string, Record<string, never>> = {};

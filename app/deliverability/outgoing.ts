@@ -7,20 +7,10 @@
  *   email's VERP return path, so its bounces come back to the inbound role tagged with its id;
  * - with DKIM_*, signs the message when its From address is in DKIM_DOMAIN.
  */
-import type { SendMailOptions } from 'nodemailer';
-import { composeMessage, type StoredEmail } from '../email/message';
-import { normaliseAddress, normaliseAll } from '../suppressions/address';
-import type { SuppressionCheck } from '../suppressions/check';
+import { composeMessage, type OutgoingMail } from '../email';
+import { normaliseAddress, normaliseAll, type SuppressionCheck } from '../suppressions';
 import { isInDomain, signMessage, type DkimSettings } from './dkim';
 import type { Verp } from './verp';
-
-export type PreparedMessage =
-  | { kind: 'send'; message: SendMailOptions; suppressed: string[] }
-  | { kind: 'suppressed'; suppressed: string[] };
-
-export interface OutgoingMail {
-  prepare(email: StoredEmail & { applicationId: string }): Promise<PreparedMessage>;
-}
 
 export function createOutgoingMail(deps: { suppressions: SuppressionCheck; verp?: Verp; dkim?: DkimSettings }): OutgoingMail {
   const { suppressions, verp, dkim } = deps;

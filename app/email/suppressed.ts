@@ -7,7 +7,7 @@
  */
 import type { Db, Prisma } from '../db/client';
 import type { JobProducer } from '../queue/producer';
-import { recordEvent } from '../webhooks/events';
+import { recordEvent } from '../webhooks';
 import { emailEventPayload, type EmailEventSource } from './events';
 
 export async function finishSuppressed(

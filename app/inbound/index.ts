@@ -8,7 +8,7 @@
 import Koa from 'koa';
 import { ConfigError, type Config } from '../config';
 import { createContainer } from '../container';
-import { verpFromConfig } from '../deliverability/verp';
+import { verpFromConfig } from '../deliverability';
 import { healthRouter } from '../http/health';
 import { metricsRouter } from '../http/metrics';
 import { closeServer, listen } from '../http/server';

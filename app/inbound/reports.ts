@@ -19,12 +19,12 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { Db, Prisma } from '../db/client';
-import type { Verp } from '../deliverability/verp';
-import { emailEventPayload, type EmailEventType } from '../email/events';
+import type { Verp } from '../deliverability';
+import { emailEventPayload, type EmailEventType } from '../email';
 import type { Logger } from '../log';
 import type { JobProducer } from '../queue/producer';
-import { normaliseAll } from '../suppressions/address';
-import { recordEvent } from '../webhooks/events';
+import { normaliseAll } from '../suppressions';
+import { recordEvent } from '../webhooks';
 import { classifyMessage, type Classification, type RecipientOutcome } from './classify';
 import type { InboundEnvelope } from './listener';
 

@@ -2,14 +2,13 @@
 import Router from '@koa/router';
 import type { ZodOpenApiPathsObject } from 'zod-openapi';
 import { applicationOf } from '../applications/context';
-import { problemResponses } from '../email/fields';
+import { jsonContent as json, problemResponses } from '../shared/openapi';
 import type { RouteGuard } from '../http/auth';
 import type { ApiModule } from '../http/module';
 import { parseWith } from '../http/validate';
 import { createSuppressionSchema, suppressionAddress, suppressionListQuery, suppressionListSchema, suppressionParams, suppressionSchema } from './schemas';
 import type { SuppressionService } from './service';
 
-const json = <T>(schema: T) => ({ content: { 'application/json': { schema } } });
 const TAGS = ['Suppressions'];
 
 export const suppressionsOpenApi: ZodOpenApiPathsObject = {

@@ -7,8 +7,7 @@
 import Koa from 'koa';
 import type { Config } from '../config';
 import { createContainer, type Container } from '../container';
-import { createOutgoingMail } from '../deliverability/outgoing';
-import { verpFromConfig } from '../deliverability/verp';
+import { createOutgoingMail, verpFromConfig } from '../deliverability';
 import { createEmailDeliveryMetrics } from '../email/metrics';
 import { createEmailProcessor } from '../email/processor';
 import { createEmailSweeps } from '../email/sweeps';
@@ -24,7 +23,7 @@ import { JOBS } from '../queue';
 import { registerQueueMetrics } from '../queue/metrics';
 import type { QueueProcessor, Sweep } from '../queue/processor';
 import { createJobProducer } from '../queue/producer';
-import { createSuppressionCheck } from '../suppressions/check';
+import { createSuppressionCheck } from '../suppressions';
 import { createWebhookMetrics } from '../webhooks/metrics';
 import { createRetentionMetrics, createRetentionSweep } from '../retention/sweep';
 import { createAttemptSender } from '../webhooks/attempt';

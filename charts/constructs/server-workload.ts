@@ -121,6 +121,7 @@ export class ServerWorkload extends Construct {
     if (spec.service) {
       this.service = new kplus.Service(this, 'Service', {
         metadata: { name },
+        type: spec.service.type === 'LoadBalancer' ? kplus.ServiceType.LOAD_BALANCER : kplus.ServiceType.CLUSTER_IP,
         ports: [{ name: spec.service.targetPort, port: spec.service.port, targetPort: portNumber(spec.ports, spec.service.targetPort) }],
       });
       for (const [key, value] of Object.entries(this.selector)) this.service.selectLabel(key, value);

@@ -4,6 +4,7 @@
  * renderers (the cdk8s charts and the compose generator) take these from here, never compute
  * their own, so Kubernetes and compose cannot disagree.
  */
+import { createHash } from 'node:crypto';
 import packageJson from '../../package.json';
 import type {
   AutoscalingSpec,
@@ -125,7 +126,8 @@ export function resolveEnv(model: DeploymentModel, profile: ProfileName, role: R
 
 /** Secret keys that a profile may leave unset (the app treats them as absent). */
 export function isOptionalSecret(key: SecretKey): boolean {
-  return key === 'BOOTSTRAP_API_KEY';
+  // DKIM signing is off until the operator adds a key (and DKIM_DOMAIN, DKIM_SELECTOR).
+  return key === 'BOOTSTRAP_API_KEY' || key === 'DKIM_PRIVATE_KEY';
 }
 
 /** How workloads address the dev dependencies: Kubernetes Service names or compose service names. */
@@ -133,7 +135,9 @@ export type HostNaming = (dependency: DevDependencyName) => string;
 
 /**
  * Obviously-dev secret values, for the dev profile's generated Secret and compose defaults.
- * ENCRYPTION_KEY is base64 of the 32 ASCII bytes "dev-only-encryption-key-32-bytes".
+ * ENCRYPTION_KEY is base64 of the 32 ASCII bytes "dev-only-encryption-key-32-bytes"; the DKIM key
+ * is the Ed25519 key whose seed is SHA-256("dev-only-dkim-key"), PEM on one line ("\n" escapes,
+ * which the app accepts) so it fits an environment value.
  */
 export function devSecretValues(model: DeploymentModel, host: HostNaming): Readonly<Partial<Record<SecretKey, string>>> {
   const { db, redis, mailpit } = model.devDependencies;
@@ -144,7 +148,15 @@ export function devSecretValues(model: DeploymentModel, host: HostNaming): Reado
     SMTP_URL: `smtp://${host('mailpit')}:${port(mailpit)}`,
     ENCRYPTION_KEY: Buffer.from('dev-only-encryption-key-32-bytes', 'ascii').toString('base64'),
     BOOTSTRAP_API_KEY: 'ee_dev_local_only_not_a_secret',
+    DKIM_PRIVATE_KEY: devDkimKey(),
   };
+}
+
+/** PKCS#8 of an Ed25519 key is this fixed prefix and the 32-byte seed (RFC 8410). */
+function devDkimKey(): string {
+  const seed = createHash('sha256').update('dev-only-dkim-key').digest();
+  const der = Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), seed]);
+  return `-----BEGIN PRIVATE KEY-----\\n${der.toString('base64')}\\n-----END PRIVATE KEY-----`;
 }
 
 // ---------------------------------------------------------------------------------------------

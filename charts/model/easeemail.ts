@@ -27,6 +27,8 @@ export interface ModelOptions {
 
 const API_PORT = 8000;
 const WORKER_HEALTH_PORT = 8001;
+const INBOUND_SMTP_PORT = 2525;
+const INBOUND_HEALTH_PORT = 8002;
 const SHUTDOWN_TIMEOUT_MS = 25_000;
 
 /** Startup: up to 2 min for the entrypoint's bounded wait for PostgreSQL/Redis plus boot. */
@@ -43,6 +45,14 @@ function probes(port: string): ProbesSpec {
  * app/config.ts keeps the app's default.
  */
 const SHARED_SETTINGS = {
+  // The return-path domain: its MX must point at the inbound Service (README, Deploy). A
+  // placeholder like MAIL_FROM's: set yours.
+  BOUNCE_DOMAIN: 'bounces.example.com',
+  // DKIM signing is off while these are empty; set them with the DKIM_PRIVATE_KEY secret (README, Deploy).
+  DKIM_DOMAIN: '',
+  DKIM_SELECTOR: '',
+  INBOUND_HEALTH_PORT: String(INBOUND_HEALTH_PORT),
+  INBOUND_PORT: String(INBOUND_SMTP_PORT),
   LOG_LEVEL: 'info',
   MAIL_FROM: 'EaseEmail <notifications@example.com>',
   PORT: String(API_PORT),
@@ -56,7 +66,7 @@ const SHARED_SETTINGS = {
 
 /** api and worker read every setting the model sets; the app parses one schema for all roles. */
 const SERVER_ENV: EnvSpec = {
-  secrets: ['DATABASE_URL', 'REDIS_URL', 'SMTP_URL', 'ENCRYPTION_KEY'],
+  secrets: ['DATABASE_URL', 'REDIS_URL', 'SMTP_URL', 'ENCRYPTION_KEY', 'DKIM_PRIVATE_KEY'],
   config: Object.keys(SHARED_SETTINGS) as (keyof typeof SHARED_SETTINGS)[],
 };
 
@@ -137,7 +147,7 @@ export function createModel(options: ModelOptions = {}): DeploymentModel {
       dev: {
         name: 'dev',
         // Local webhook receivers live on private networks.
-        config: { MAIL_FROM: 'EaseEmail Dev <dev@easeemail.test>', WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true' },
+        config: { BOUNCE_DOMAIN: 'bounces.easeemail.test', DKIM_DOMAIN: 'easeemail.test', DKIM_SELECTOR: 'dev', MAIL_FROM: 'EaseEmail Dev <dev@easeemail.test>', WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true' },
         secret: { kind: 'generated' },
         extraSecretKeys: ['BOOTSTRAP_API_KEY'],
         devDependencies: true,
@@ -145,6 +155,7 @@ export function createModel(options: ModelOptions = {}): DeploymentModel {
         autoscaling: {
           api: { minReplicas: 1, maxReplicas: 3, targetCpuUtilizationPercent: 70, behavior: API_SCALING },
           worker: { minReplicas: 1, maxReplicas: 3, targetCpuUtilizationPercent: 70, behavior: WORKER_SCALING },
+          inbound: { minReplicas: 1, maxReplicas: 2, targetCpuUtilizationPercent: 70, behavior: API_SCALING },
         },
       },
     },
@@ -176,6 +187,22 @@ export function createModel(options: ModelOptions = {}): DeploymentModel {
           behavior: WORKER_SCALING,
         },
         peers: ['postgres', 'redis', 'smtp', 'webhooks'],
+      },
+      inbound: {
+        ...serverRole('inbound', { name: 'health', containerPort: INBOUND_HEALTH_PORT }, 'INBOUND_HEALTH_PORT'),
+        // SMTP first: the Service's target; health second (probes, metrics).
+        ports: [
+          { name: 'smtp', containerPort: INBOUND_SMTP_PORT },
+          { name: 'health', containerPort: INBOUND_HEALTH_PORT },
+        ],
+        // Reports are small and parsed in memory; INBOUND_MAX_MESSAGE_BYTES (10 MiB) bounds one message.
+        resources: { cpuRequestMillis: 100, memoryRequestMiB: 128, memoryLimitMiB: 256 },
+        // Two replicas so a node drain or rollout never leaves the MX without a listener.
+        autoscaling: { minReplicas: 2, maxReplicas: 6, targetCpuUtilizationPercent: 70, behavior: API_SCALING },
+        peers: ['postgres', 'redis'],
+        // Port 25 outside (what sending MTAs dial), 2525 inside (the app runs unprivileged).
+        service: { port: 25, targetPort: 'smtp', type: 'LoadBalancer' },
+        composePublish: { port: 'smtp', hostPortVariable: 'EASEEMAIL_INBOUND_PORT', defaultHostPort: INBOUND_SMTP_PORT },
       },
       migrate: {
         role: 'migrate',

@@ -24,11 +24,11 @@ export type { SecretKey, SettingKey };
 // ---------------------------------------------------------------------------------------------
 
 /** The image's roles, chosen by the container arguments (the ENTRYPOINT stays the image's own). */
-export type Role = 'api' | 'worker' | 'migrate';
+export type Role = 'api' | 'worker' | 'inbound' | 'migrate';
 /** Roles that run as long-lived Deployments. */
 export type ServerRole = Exclude<Role, 'migrate'>;
-export const SERVER_ROLES: readonly ServerRole[] = ['api', 'worker'];
-export const ROLES: readonly Role[] = ['api', 'worker', 'migrate'];
+export const SERVER_ROLES: readonly ServerRole[] = ['api', 'worker', 'inbound'];
+export const ROLES: readonly Role[] = ['api', 'worker', 'inbound', 'migrate'];
 
 /** A setting of the app (`app/config.ts` reads it): from the ConfigMap (Kubernetes) or `environment` (compose). */
 export type ConfigKey = SettingKey;
@@ -142,8 +142,20 @@ export interface ServerWorkloadSpec {
   readonly autoscaling: AutoscalingSpec;
   readonly env: EnvSpec;
   readonly peers: readonly Peer[];
-  /** Port of the ClusterIP Service in front of the pods, when the role takes traffic. */
-  readonly service?: { readonly port: number; readonly targetPort: string };
+  /**
+   * The Service in front of the pods, when the role takes traffic. Its target port is open to any
+   * source in the NetworkPolicy.
+   */
+  readonly service?: {
+    readonly port: number;
+    readonly targetPort: string;
+    /**
+     * `LoadBalancer` for traffic from outside the cluster that no ingress controller carries (SMTP).
+     *
+     * @default 'ClusterIP'
+     */
+    readonly type?: 'ClusterIP' | 'LoadBalancer';
+  };
   /** Must exceed SHUTDOWN_TIMEOUT_MS, or the kubelet kills the process mid-drain. */
   readonly terminationGracePeriodSeconds: number;
   /** Published host port in compose: `${variable:-default}:containerPort`. */
@@ -274,7 +286,12 @@ export interface DeploymentModel {
   /** The settings every profile sets (the ConfigMap's keys); unset keys keep the app's defaults. */
   readonly sharedConfig: Settings;
   readonly profiles: Readonly<Record<ProfileName, ProfileSpec>>;
-  readonly workloads: { readonly api: ServerWorkloadSpec; readonly worker: ServerWorkloadSpec; readonly migrate: MigrationSpec };
+  readonly workloads: {
+    readonly api: ServerWorkloadSpec;
+    readonly worker: ServerWorkloadSpec;
+    readonly inbound: ServerWorkloadSpec;
+    readonly migrate: MigrationSpec;
+  };
   readonly devDependencies: Readonly<Record<DevDependencyName, DevDependencySpec>>;
   readonly network: NetworkSpec;
   /** Scraping, rules and alert thresholds, the dashboard (charts/monitoring/). */

@@ -15,6 +15,7 @@ import { composeService, containersOf, find, loadCompose, loadProfile, ofKind, w
 const REQUIRES: Record<string, readonly Requirement[]> = {
   api: ['database', 'redis'],
   worker: ['database', 'redis'],
+  inbound: ['database', 'redis'],
   migrate: ['database'],
   'migrate-wait': ['database'],
 };
@@ -50,8 +51,11 @@ function composeEnv(environment: Readonly<Record<string, string>>): Env {
  * The Secret's values: dev generates it; prod's comes from the operator, with the same keys the
  * README's command creates, so the dev values stand in for it.
  */
-function secretValues(): Record<string, string> {
-  return find(loadProfile('dev'), 'Secret', 'easeemail').stringData;
+function secretValues(profile: ProfileName): Record<string, string> {
+  const values = { ...find(loadProfile('dev'), 'Secret', 'easeemail').stringData };
+  // Optional in prod: the README's command leaves it out until the operator turns DKIM on.
+  if (profile === 'prod') delete values.DKIM_PRIVATE_KEY;
+  return values;
 }
 
 interface ResolvedContainer {
@@ -62,25 +66,25 @@ interface ResolvedContainer {
 
 function kubernetesContainers(profile: ProfileName): ResolvedContainer[] {
   const objects = loadProfile(profile);
-  const appWorkloads = workloads(objects).filter((w) => ['api', 'worker', 'migrate'].includes(w.spec.template.metadata?.labels?.['app.kubernetes.io/component']));
+  const appWorkloads = workloads(objects).filter((w) => ['api', 'worker', 'inbound', 'migrate'].includes(w.spec.template.metadata?.labels?.['app.kubernetes.io/component']));
   return appWorkloads.flatMap((w) => {
     const { init, main } = containersOf(w);
-    return [...init, ...main].map((c) => ({ where: `k8s/${profile} ${w.kind} ${w.metadata.name} container ${c.name}`, role: c.name, env: kubernetesEnv(c, ofKind(objects, 'ConfigMap'), secretValues()) }));
+    return [...init, ...main].map((c) => ({ where: `k8s/${profile} ${w.kind} ${w.metadata.name} container ${c.name}`, role: c.name, env: kubernetesEnv(c, ofKind(objects, 'ConfigMap'), secretValues(profile)) }));
   });
 }
 
 function composeContainers(): ResolvedContainer[] {
   const compose = loadCompose();
-  return ['api', 'worker', 'migrate'].map((role) => ({ where: `compose service ${role}`, role, env: composeEnv(composeService(compose, role).environment ?? {}) }));
+  return ['api', 'worker', 'inbound', 'migrate'].map((role) => ({ where: `compose service ${role}`, role, env: composeEnv(composeService(compose, role).environment ?? {}) }));
 }
 
 const containers = [...PROFILES.flatMap(kubernetesContainers), ...composeContainers()];
 
 describe('every container env loads through the real config parser', () => {
-  it('covers api, worker, migrate and the migrate-wait init containers on both runtimes', () => {
+  it('covers api, worker, inbound, migrate and the migrate-wait init containers on both runtimes', () => {
     const roles = (prefix: string) => containers.filter((c) => c.where.startsWith(prefix)).map((c) => c.role).sort();
-    for (const profile of PROFILES) expect(roles(`k8s/${profile}`)).toEqual(['api', 'migrate', 'migrate-wait', 'migrate-wait', 'worker']);
-    expect(roles('compose')).toEqual(['api', 'migrate', 'worker']);
+    for (const profile of PROFILES) expect(roles(`k8s/${profile}`)).toEqual(['api', 'inbound', 'migrate', 'migrate-wait', 'migrate-wait', 'migrate-wait', 'worker']);
+    expect(roles('compose')).toEqual(['api', 'inbound', 'migrate', 'worker']);
   });
 
   describe.each(containers.map((c) => [c.where, c] as const))('%s', (_where, container) => {
@@ -95,6 +99,8 @@ describe('every container env loads through the real config parser', () => {
       expect(config.databaseUrl).toMatch(/^postgresql:\/\//);
       if (container.role === 'api') expect(config.port).toBe(8000);
       if (container.role === 'worker') expect(config.workerHealthPort).toBe(8001);
+      if (container.role === 'inbound') expect(config.inbound).toMatchObject({ port: 2525, healthPort: 8002 });
+      if (container.role === 'inbound') expect(config.bounceDomain).toMatch(/^bounces\./);
       if (requires.includes('redis')) expect(config.redisUrl).toMatch(/^redis:\/\//);
     });
 

@@ -11,7 +11,7 @@ import { COMPOSE_PATH, composeBytes, composeService, loadCompose, REPO_ROOT } fr
 
 /** The compose-spec schema dclint validates with (not in its package exports, so located via package.json). */
 const COMPOSE_SCHEMA = join(dirname(require.resolve('dclint/package.json', { paths: [REPO_ROOT] })), 'schemas', 'compose.schema.json');
-const APP_SERVICES = ['migrate', 'api', 'worker'];
+const APP_SERVICES = ['migrate', 'api', 'worker', 'inbound'];
 const STORES = ['db', 'redis', 'mailpit'];
 
 let validator: ValidateFunction | undefined;

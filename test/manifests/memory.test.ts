@@ -7,7 +7,7 @@ import { heapLimitMiB, PROFILES, YOUNG_GENERATION_MIB, type ProfileName } from '
 import { composeBytes, composeService, containersOf, find, loadCompose, loadProfile, ofKind, quantity, type Container } from './support/manifests';
 
 const MiB = 2 ** 20;
-const ROLES = ['api', 'worker', 'migrate'] as const;
+const ROLES = ['api', 'worker', 'inbound', 'migrate'] as const;
 
 /** The heap cap a container's NODE_OPTIONS sets, in MiB; fails when there is none. */
 function heapCapMiB(nodeOptions: string | undefined, where: string): number {
@@ -35,7 +35,7 @@ describe.each(PROFILES)('heap caps (%s)', (profile) => {
   const containers = appContainers(profile);
 
   it('covers every app container', () => {
-    expect(containers.map((c) => c.role).sort()).toEqual(['api', 'migrate', 'migrate-wait', 'migrate-wait', 'worker']);
+    expect(containers.map((c) => c.role).sort()).toEqual(['api', 'inbound', 'migrate', 'migrate-wait', 'migrate-wait', 'migrate-wait', 'worker']);
   });
 
   it.each(containers.map((c) => [c.where, c] as const))('%s: capped from its own limit, with room outside the heap', (where, { container }) => {

@@ -8,11 +8,11 @@ import type { ProfileName } from '../../charts/model';
 import { composeBytes, composeService, envNames, find, loadCompose, loadProfile, ofKind, podSpec, quantity, roleContainer, type Container, type K8sObject } from './support/manifests';
 
 /** The app's exec health check (`easeemail healthcheck <role>`) GETs /health/live on this setting's port. */
-const HEALTH_PORT_SETTING = { api: 'PORT', worker: 'WORKER_HEALTH_PORT' } as const;
+const HEALTH_PORT_SETTING = { api: 'PORT', worker: 'WORKER_HEALTH_PORT', inbound: 'INBOUND_HEALTH_PORT' } as const;
 /** Secret keys only the dev stack references (the local bootstrap API key). */
 const DEV_ONLY = ['BOOTSTRAP_API_KEY'];
 
-function k8sContainer(objects: K8sObject[], role: 'api' | 'worker' | 'migrate'): Container {
+function k8sContainer(objects: K8sObject[], role: 'api' | 'worker' | 'inbound' | 'migrate'): Container {
   return role === 'migrate' ? roleContainer(ofKind(objects, 'Job')[0], 'migrate') : roleContainer(find(objects, 'Deployment', `easeemail-${role}`), role);
 }
 
@@ -24,7 +24,7 @@ describe.each(['dev', 'prod'] as ProfileName[])('parity of compose with Kubernet
       .filter((name) => profile === 'dev' || !DEV_ONLY.includes(name))
       .sort();
 
-  describe.each(['api', 'worker', 'migrate'] as const)('%s', (role) => {
+  describe.each(['api', 'worker', 'inbound', 'migrate'] as const)('%s', (role) => {
     const container = k8sContainer(objects, role);
     const service = composeService(compose, role);
 

@@ -29,10 +29,11 @@ const PROFILES: ProfileName[] = ['dev', 'prod'];
 const SERVED = {
   api: { portKey: 'PORT', port: 8000, paths: ['/health/live', '/health/ready', '/health', '/metrics'] },
   worker: { portKey: 'WORKER_HEALTH_PORT', port: 8001, paths: ['/health/live', '/health/ready', '/metrics'] },
+  inbound: { portKey: 'INBOUND_HEALTH_PORT', port: 8002, paths: ['/health/live', '/health/ready', '/metrics'] },
 } as const;
 
 /** Expected memory limits per role (contract), in bytes. */
-const MEMORY_LIMITS = { api: 512 * 2 ** 20, worker: 384 * 2 ** 20, migrate: 256 * 2 ** 20 };
+const MEMORY_LIMITS = { api: 512 * 2 ** 20, worker: 384 * 2 ** 20, inbound: 256 * 2 ** 20, migrate: 256 * 2 ** 20 };
 
 const isAppContainer = (c: Container) => c.image === APP_IMAGE;
 const allContainers = (o: K8sObject) => [...containersOf(o).init, ...containersOf(o).main];
@@ -115,7 +116,7 @@ describe.each(PROFILES)('policy: %s profile', (profile) => {
   });
 
   it('the app containers have the contract memory limits', () => {
-    for (const role of ['api', 'worker'] as const) {
+    for (const role of ['api', 'worker', 'inbound'] as const) {
       expect(quantity(roleContainer(find(objects, 'Deployment', `easeemail-${role}`), role).resources.limits.memory, 'bytes')).toBe(MEMORY_LIMITS[role]);
     }
     const job = ofKind(objects, 'Job')[0];
@@ -187,10 +188,10 @@ describe.each(PROFILES)('policy: %s profile', (profile) => {
     expect(images.filter((i) => !/:[^/]+$/.test(i) && !i.includes('@'))).toEqual(profile === 'dev' ? ['axllent/mailpit'] : []);
   });
 
-  it('api and worker: own ServiceAccount without token, migrate --wait init container, safe rollout', () => {
+  it('api, worker and inbound: own ServiceAccount without token, migrate --wait init container, safe rollout', () => {
     const sa = find(objects, 'ServiceAccount', 'easeemail');
     expect(sa.automountServiceAccountToken).toBe(false);
-    for (const role of ['api', 'worker'] as const) {
+    for (const role of ['api', 'worker', 'inbound'] as const) {
       const d = find(objects, 'Deployment', `easeemail-${role}`);
       expect(podSpec(d).serviceAccountName).toBe('easeemail');
       expect(roleContainer(d, role).args).toEqual([role]);
@@ -215,6 +216,12 @@ describe.each(PROFILES)('policy: %s profile', (profile) => {
 
   it('the ConfigMap carries the contract settings', () => {
     expect(config).toEqual({
+      BOUNCE_DOMAIN: profile === 'prod' ? 'bounces.example.com' : 'bounces.easeemail.test',
+      // DKIM is off in prod until the operator sets these and adds the key to the Secret.
+      DKIM_DOMAIN: profile === 'prod' ? '' : 'easeemail.test',
+      DKIM_SELECTOR: profile === 'prod' ? '' : 'dev',
+      INBOUND_HEALTH_PORT: '8002',
+      INBOUND_PORT: '2525',
       LOG_LEVEL: 'info',
       MAIL_FROM: expect.any(String),
       PORT: '8000',
@@ -227,7 +234,7 @@ describe.each(PROFILES)('policy: %s profile', (profile) => {
   });
 
   it('every probe targets a port the container declares and a path the app serves there', () => {
-    for (const role of ['api', 'worker'] as const) {
+    for (const role of ['api', 'worker', 'inbound'] as const) {
       const served = SERVED[role];
       const c = roleContainer(find(objects, 'Deployment', `easeemail-${role}`), role);
       const declared = (c.ports ?? []).map((p: { containerPort: number }) => p.containerPort);
@@ -293,12 +300,24 @@ describe('policy: prod', () => {
     }
   });
 
-  it('scales api 2→10 and worker 3→20 at 70 % CPU', () => {
+  it('scales api 2→10, worker 3→20 and inbound 2→6 at 70 % CPU', () => {
     const bounds = ofKind(objects, 'HorizontalPodAutoscaler').map((h) => [h.metadata.name, h.spec.minReplicas, h.spec.maxReplicas]);
     expect(bounds).toEqual([
       ['easeemail-api', 2, 10],
+      ['easeemail-inbound', 2, 6],
       ['easeemail-worker', 3, 20],
     ]);
+  });
+
+  it('inbound: a LoadBalancer Service from port 25 to the listener on 2525, the only port open to the world', () => {
+    const service = find(objects, 'Service', 'easeemail-inbound');
+    expect(service.spec.type).toBe('LoadBalancer');
+    expect(service.spec.ports).toEqual([{ name: 'smtp', port: 25, targetPort: 2525 }]);
+    expect(service.spec.selector).toMatchObject({ 'app.kubernetes.io/component': 'inbound' });
+    const inbound = roleContainer(find(objects, 'Deployment', 'easeemail-inbound'), 'inbound');
+    expect(inbound.ports.map((p: { containerPort: number }) => p.containerPort)).toEqual([2525, 8002]);
+    expect(flows(objects).filter((f) => f.startsWith('easeemail-inbound') && f.includes('ingress'))).toEqual(['easeemail-inbound[component=inbound] ingress anywhere on TCP/2525']);
+    expect(find(objects, 'PodDisruptionBudget', 'easeemail-inbound').spec.maxUnavailable).toBe(1);
   });
 
   it('allows exactly the flows the design names', () => {
@@ -313,6 +332,9 @@ describe('policy: prod', () => {
         `easeemail-worker[component=worker] egress ${ANY_ADDRESS} on ${SMTP_PORTS}`,
         `easeemail-worker[component=worker] egress ${PUBLIC_WEB} on TCP/80,TCP/443`,
         `easeemail-migrate[component=migrate] egress ${ANY_ADDRESS} on TCP/5432`,
+        `easeemail-inbound[component=inbound] ingress anywhere on TCP/2525`,
+        `easeemail-inbound[component=inbound] egress ${ANY_ADDRESS} on TCP/5432`,
+        `easeemail-inbound[component=inbound] egress ${ANY_ADDRESS} on TCP/6379`,
       ].sort(),
     );
   });
@@ -337,7 +359,8 @@ describe('policy: dev', () => {
 
   it('generates the app Secret with every key, pointing at the in-cluster services', () => {
     const secret = find(objects, 'Secret', 'easeemail');
-    expect(Object.keys(secret.stringData).sort()).toEqual(['BOOTSTRAP_API_KEY', 'DATABASE_URL', 'ENCRYPTION_KEY', 'REDIS_URL', 'SMTP_URL']);
+    expect(Object.keys(secret.stringData).sort()).toEqual(['BOOTSTRAP_API_KEY', 'DATABASE_URL', 'DKIM_PRIVATE_KEY', 'ENCRYPTION_KEY', 'REDIS_URL', 'SMTP_URL']);
+    expect(secret.stringData.DKIM_PRIVATE_KEY).toMatch(/^-----BEGIN PRIVATE KEY-----\\n/);
     expect(secret.stringData.SMTP_URL).toBe('smtp://easeemail-mailpit:1025');
     expect(secret.stringData.BOOTSTRAP_API_KEY).toMatch(/^ee_dev_[A-Za-z0-9_-]{16,}$/);
     expect(Buffer.from(secret.stringData.ENCRYPTION_KEY, 'base64')).toHaveLength(32);
@@ -357,8 +380,11 @@ describe('policy: dev', () => {
         // WEBHOOK_ALLOW_PRIVATE_NETWORKS=true: local receivers on private networks, any port
         `easeemail-worker[component=worker] egress anywhere on all ports`,
         `easeemail-migrate[component=migrate] egress pod:component=db on TCP/5432`,
-        `easeemail-db[component=db] ingress pod:component In (api,migrate,worker) on TCP/5432`,
-        `easeemail-redis[component=redis] ingress pod:component In (api,worker) on TCP/6379`,
+        `easeemail-inbound[component=inbound] ingress anywhere on TCP/2525`,
+        `easeemail-inbound[component=inbound] egress pod:component=db on TCP/5432`,
+        `easeemail-inbound[component=inbound] egress pod:component=redis on TCP/6379`,
+        `easeemail-db[component=db] ingress pod:component In (api,inbound,migrate,worker) on TCP/5432`,
+        `easeemail-redis[component=redis] ingress pod:component In (api,inbound,worker) on TCP/6379`,
         `easeemail-mailpit[component=mailpit] ingress pod:component In (worker) on TCP/1025`,
         `easeemail-mailpit[component=mailpit] ingress anywhere on TCP/8025`,
       ].sort(),

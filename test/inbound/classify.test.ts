@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { reportFixture, type ReportFixture } from '../../test/fixtures/reports';
-import { classifyMessage, parseFieldGroups } from './classify';
+import { reportFixture, type ReportFixture } from '../fixtures/reports';
+import { classifyMessage, parseFieldGroups } from '../../app/inbound/classify';
 
 const emailId = randomUUID();
 const returnPath = `bounces+${emailId}.abcdefghijklmnop@bounces.example.com`;
