@@ -23,7 +23,8 @@ export function createSuppressionService(deps: { db: Db }) {
       where: {
         applicationId,
         ...(query.reason ? { reason: query.reason } : {}),
-        ...(query.search ? { address: { contains: query.search, mode: 'insensitive' } } : {}),
+        // Prisma passes `contains` to ILIKE as it is: % and _ are escaped so a search means its characters.
+        ...(query.search ? { address: { contains: query.search.replace(/[\\%_]/g, '\\$&'), mode: 'insensitive' } } : {}),
         ...(after ? { OR: [{ createdAt: { lt: after.createdAt } }, { createdAt: after.createdAt, id: { lt: after.id } }] } : {}),
       },
       orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],

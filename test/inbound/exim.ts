@@ -11,9 +11,14 @@
  *   anything else         → accepted and discarded
  *
  * There is no dnslookup router, so no address can make it deliver anywhere else.
+ *
+ * Observed here: Exim's first delivery of a DSN to a smtp-server listener (ours or a bare one)
+ * is often deferred with "Remote host closed connection in response to end of data" although
+ * the listener took the message; its retry a second later (retry rule below) succeeds. Tests
+ * therefore wait for outcomes, never for a first attempt.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir, userInfo } from 'node:os';
 import path from 'node:path';
 import { freePort } from '../support/processes';
@@ -36,6 +41,7 @@ export async function startExim(opts: { inboundPort: number; bounceDomain: strin
   if (!existsSync(EXIM)) throw new Error(`${EXIM} is missing: install Debian's exim4-daemon-light (apt-get install -y --no-install-recommends exim4-daemon-light); .ci/run does`);
   if (userInfo().uid !== 0) throw new Error('the Exim round trip needs root (Exim delivers as its own user, Debian-exim)');
   const dir = mkdtempSync(path.join(tmpdir(), 'easeemail-exim-'));
+  chmodSync(dir, 0o755); // Exim's own user must reach the spool and logs below
   const port = await freePort();
   const closedPort = await freePort(); // nothing listens there: deliveries to it are deferred
   const spool = path.join(dir, 'spool');

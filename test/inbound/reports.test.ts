@@ -33,7 +33,7 @@ test('the worker sends with the VERP return path as MAIL FROM; the From header s
   expect(returnPath).toBe(s.verp.returnPath(id));
   expect(returnPath).toMatch(new RegExp(`^bounces\\+${id}\\.[a-z2-7]{16}@${BOUNCE_DOMAIN.replace(/\./g, '\\.')}$`));
   const message = s.smtp!.messages.find((m) => m.emailId === id)!;
-  expect(message.parsed().header('from')).toBe('"Shop" <shop@example.com>');
+  expect(message.parsed().header('from')).toMatch(/^"?Shop"? <shop@example\.com>$/);
 });
 
 describe.each([
@@ -149,7 +149,8 @@ describe('reports that change nothing', () => {
     expect((await s.deliverReport([returnPath], Buffer.alloc(0))).code).toBe(250);
     await unchanged(id, 'empty', returnPath);
     const next = await sentEmail('after-zero@example.org');
-    expect((await s.deliverReport([next.returnPath], reportFixture('exim-hard-bounce', { returnPath: next.returnPath, emailId: next.id }))).code).toBe(250);
+    const dsn = reportFixture('exim-hard-bounce', { returnPath: next.returnPath, emailId: next.id }).toString('latin1').replace(/nobody@example\.net/g, 'after-zero@example.org');
+    expect((await s.deliverReport([next.returnPath], Buffer.from(dsn, 'latin1'))).code).toBe(250);
     await s.email(next.id, (e) => e.status === 'bounced', 'bounced');
   });
 
