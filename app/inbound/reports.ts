@@ -131,37 +131,49 @@ export function createReportRecorder(deps: { db: Db; jobs: Pick<JobProducer, 'en
     return c.recipients.map((r) => entry(r.outcome, [r.originalRecipient, r.recipient], r.status, r.diagnostic));
   }
 
+  /**
+   * One statement for the rows (reports, suppressions, the status), then one per new event, in one
+   * transaction: a report costs four round trips however many recipients it names (measured in
+   * bench/deliverability.ts).
+   */
   async function apply(email: EmailRow, entries: Entry[]): Promise<{ recorded: Entry[]; deliveryIds: string[] }> {
     const now = new Date();
+    const dropped = new Set((email.suppressedRecipients ?? []).map((a) => a.toLowerCase()));
+    // Who the email went to: a `sent` email becomes `bounced` once every one of them hard-bounced.
+    const sentTo = [...new Set(normaliseAll([...email.to, ...email.cc, ...email.bcc]).map((a) => a.toLowerCase()))].filter((a) => !dropped.has(a));
     return db.$transaction(async (tx) => {
-      const recorded: Entry[] = [];
-      for (const e of entries) {
-        const inserted = await tx.$queryRaw<{ id: string }[]>`
+      const [result] = await tx.$queryRaw<{ inserted: string[] | null; bounced: boolean }[]>`
+        WITH input AS (
+          SELECT * FROM jsonb_to_recordset(${JSON.stringify(entries)}::jsonb)
+            AS i("kind" "ReportKind", "recipient" text, "isRecipient" boolean, "status" text, "diagnostic" text, "dedupeKey" text)
+        ), inserted AS (
           INSERT INTO "email_reports" ("id", "applicationId", "emailId", "kind", "recipient", "status", "diagnostic", "dedupeKey", "receivedAt")
-          VALUES (${randomUUID()}::uuid, ${email.applicationId}::uuid, ${email.id}::uuid, ${e.kind}::"ReportKind", ${e.recipient}, ${e.status}, ${e.diagnostic}, ${e.dedupeKey}, ${now}::timestamp(3))
+          SELECT gen_random_uuid(), ${email.applicationId}::uuid, ${email.id}::uuid, i."kind", i."recipient", i."status", i."diagnostic", i."dedupeKey", ${now}::timestamp(3)
+          FROM input i
           ON CONFLICT ("emailId", "dedupeKey") DO NOTHING
-          RETURNING "id"::text AS "id"`;
-        if (inserted.length === 0) continue;
-        recorded.push(e);
-        if (e.isRecipient && (e.kind === 'hard_bounce' || e.kind === 'complaint')) {
-          await tx.$executeRaw`
-            INSERT INTO "suppressions" ("id", "applicationId", "address", "reason", "emailId", "detail", "createdAt")
-            VALUES (${randomUUID()}::uuid, ${email.applicationId}::uuid, ${e.recipient}, ${e.kind}::"SuppressionReason", ${email.id}::uuid, ${e.diagnostic}, ${now}::timestamp(3))
-            ON CONFLICT ("applicationId", "address") DO NOTHING`;
-        }
-      }
-      let status = email.status;
-      if (recorded.some((e) => e.kind === 'hard_bounce' && e.isRecipient) && status === 'sent') {
-        const dropped = new Set((email.suppressedRecipients ?? []).map((a) => a.toLowerCase()));
-        const sentTo = normaliseAll([...email.to, ...email.cc, ...email.bcc]).filter((a) => !dropped.has(a.toLowerCase()));
-        const bounced = await tx.$queryRaw<{ recipient: string }[]>`
-          SELECT DISTINCT lower("recipient") AS "recipient" FROM "email_reports" WHERE "emailId" = ${email.id}::uuid AND "kind" = 'hard_bounce'`;
-        const hard = new Set(bounced.map((b) => b.recipient));
-        if (sentTo.every((a) => hard.has(a.toLowerCase()))) {
-          const changed = await tx.$executeRaw`UPDATE "emails" SET "status" = 'bounced', "updatedAt" = ${now}::timestamp(3) WHERE "id" = ${email.id}::uuid AND "status" = 'sent'`;
-          if (changed > 0) status = 'bounced';
-        }
-      }
+          RETURNING "dedupeKey"
+        ), fresh AS (
+          SELECT i.* FROM input i JOIN inserted n ON n."dedupeKey" = i."dedupeKey"
+        ), suppressed AS (
+          INSERT INTO "suppressions" ("id", "applicationId", "address", "reason", "emailId", "detail", "createdAt")
+          SELECT gen_random_uuid(), ${email.applicationId}::uuid, f."recipient", f."kind"::text::"SuppressionReason", ${email.id}::uuid, f."diagnostic", ${now}::timestamp(3)
+          FROM fresh f WHERE f."isRecipient" AND f."kind" IN ('hard_bounce', 'complaint')
+          ON CONFLICT ("applicationId", "address") DO NOTHING
+        ), bounced AS (
+          UPDATE "emails" SET "status" = 'bounced', "updatedAt" = ${now}::timestamp(3)
+          WHERE "id" = ${email.id}::uuid AND "status" = 'sent'
+            AND EXISTS (SELECT 1 FROM fresh WHERE "kind" = 'hard_bounce' AND "isRecipient")
+            -- This statement does not see its own inserts, so earlier reports and fresh ones are joined.
+            AND (SELECT count(DISTINCT lower(x."recipient")) FROM (
+                   SELECT "recipient" FROM "email_reports" WHERE "emailId" = ${email.id}::uuid AND "kind" = 'hard_bounce'
+                   UNION ALL SELECT "recipient" FROM fresh WHERE "kind" = 'hard_bounce'
+                 ) x WHERE lower(x."recipient") = ANY (${sentTo}::text[])) >= ${sentTo.length}
+          RETURNING "id"
+        )
+        SELECT (SELECT array_agg("dedupeKey") FROM inserted) AS "inserted", EXISTS (SELECT 1 FROM bounced) AS "bounced"`;
+      const insertedKeys = new Set(result.inserted ?? []);
+      const recorded = entries.filter((e) => insertedKeys.has(e.dedupeKey));
+      const status = result.bounced ? 'bounced' : email.status;
       const deliveryIds: string[] = [];
       for (const e of recorded) {
         const type = EVENT_OF[e.kind];
