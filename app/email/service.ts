@@ -7,8 +7,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Db, Prisma } from '../db/client';
-import { ConflictError, NotFoundError } from '../errors';
-import { decodeCursor, encodeCursor } from '../shared/cursor';
+import { ConflictError, NotFoundError, ValidationError } from '../errors';
 import type { EmailStatus } from '../generated/prisma/client';
 import type { IdempotencyClaim, Idempotency } from '../http/idempotency';
 import { renderEmailTemplate, type TemplateRef, type TemplateService } from '../templates';

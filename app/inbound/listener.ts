@@ -73,7 +73,7 @@ export async function startInboundListener(opts: InboundListenerOptions): Promis
     disabledCommands: opts.tls ? ['AUTH'] : ['AUTH', 'STARTTLS'],
     ...(opts.tls ? { key: opts.tls.key, cert: opts.tls.cert } : {}),
     disableReverseLookup: true,
-    logger: process.env.DEBUG_SMTP ? true : false,
+    logger: false,
     onConnect(_session, callback) {
       opts.onSessions?.(1);
       callback();

@@ -10,6 +10,16 @@ import { decodeCursor, encodeCursor } from '../shared/cursor';
 import type { Suppression } from '../generated/prisma/client';
 import type { CreateSuppressionInput, SuppressionReason } from './schemas';
 
+/** Listed by (createdAt, id), newest first: the cursor is the last row's `<ISO time>|<id>`. */
+function cursorOf(s: Suppression): string {
+  return encodeCursor(`${s.createdAt.toISOString()}|${s.id}`);
+}
+
+function positionOf(cursor: string): { createdAt: Date; id: string } {
+  const [iso, id] = decodeCursor(cursor, (text) => /^\d{4}-\d\d-\d\dT[\d:.]+Z\|[0-9a-f-]{36}$/.test(text) && !Number.isNaN(Date.parse(text.split('|')[0]))).split('|');
+  return { createdAt: new Date(iso), id };
+}
+
 function view(s: Suppression) {
   return { address: s.address, reason: s.reason, emailId: s.emailId, detail: s.detail, createdAt: s.createdAt.toISOString() };
 }
@@ -18,7 +28,7 @@ export function createSuppressionService(deps: { db: Db }) {
   const { db } = deps;
 
   async function list(applicationId: string, query: { reason?: SuppressionReason; search?: string; limit: number; cursor?: string }) {
-    const after = query.cursor !== undefined ? decodeCursor(query.cursor) : undefined;
+    const after = query.cursor !== undefined ? positionOf(query.cursor) : undefined;
     const rows = await db.suppression.findMany({
       where: {
         applicationId,
@@ -32,7 +42,7 @@ export function createSuppressionService(deps: { db: Db }) {
     });
     const page = rows.slice(0, query.limit);
     const last = page[page.length - 1];
-    return { data: page.map(view), nextCursor: rows.length > query.limit ? encodeCursor(last.createdAt, last.id) : null };
+    return { data: page.map(view), nextCursor: rows.length > query.limit ? cursorOf(last) : null };
   }
 
   /** Adds a manual entry; `created` is false when the address was listed already (kept as it was). */
