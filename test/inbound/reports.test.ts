@@ -20,7 +20,7 @@ afterAll(async () => {
 async function sentEmail(to: string | string[]): Promise<{ id: string; returnPath: string }> {
   const id = await s.send({ from: 'Shop <shop@example.com>', to, subject: 'Your order shipped', text: 'It is on its way.' });
   await s.email(id, (e) => e.status === 'sent', 'sent');
-  const message = await eventually(() => s.smtp!.messages.find((m) => m.emailId === id), `the SMTP server to receive ${id}`);
+  const message = await eventually(async () => s.smtp!.messages.find((m) => m.emailId === id), `the SMTP server to receive ${id}`);
   return { id, returnPath: message.envelope.mailFrom };
 }
 

@@ -44,7 +44,7 @@ test('a hard bounce from the MTA bounces the email, notifies, suppresses; the ne
   const returnPath = s.verp.returnPath(first);
   expect(exim.log()).toContain(`<= ${returnPath}`);
   // Exim logs its delivery after our 250, so the line may trail the status by a moment.
-  await eventually(() => (new RegExp(`=> ${returnPath.replace(/[.+]/g, '\\$&')} R=reports_home`).test(exim.log()) ? true : undefined), "Exim's log of the DSN's delivery");
+  await eventually(async () => (new RegExp(`=> ${returnPath.replace(/[.+]/g, '\\$&')} R=reports_home`).test(exim.log()) ? true : undefined), "Exim's log of the DSN's delivery");
 
   const event = await s.waitForEvent('email.bounced', (d) => d.emailId === first, 30_000);
   expect(event.data).toMatchObject({ status: 'bounced', to: [to], report: { kind: 'hard_bounce', recipient: to } });

@@ -11,7 +11,10 @@ import { verpFromConfig, type Verp } from '../../app/deliverability';
 import { startInbound, type RunningInbound } from '../../app/inbound';
 import { createLogger } from '../../app/log';
 import { startWorker, type RunningWorker } from '../../app/worker';
+import { eventually } from '../support/eventually';
 import { createTestEnvironment, type TestEnvironment } from '../support/isolation';
+
+export { eventually };
 import { startReceiver, type Receiver } from '../support/receiver';
 import { startSmtpServer, type TestSmtpServer } from '../support/smtp';
 import { connectSmtp, type Reply } from './smtp-client';
@@ -62,16 +65,6 @@ export interface DeliverabilityStack {
   /** One message to the inbound role over SMTP: MAIL FROM:<>, RCPT TO each, DATA. */
   deliverReport(rcptTo: string[], raw: Buffer): Promise<Reply>;
   stop(): Promise<void>;
-}
-
-export async function eventually<T>(check: () => Promise<T | undefined> | T | undefined, what: string, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 export async function startDeliverabilityStack(
@@ -146,7 +139,7 @@ export async function startDeliverabilityStack(
           timeoutMs,
         ),
       events,
-      waitForEvent: (type, matches, timeoutMs) => eventually(() => events(type).find((e) => matches(e.data)), `webhook event ${type}`, timeoutMs),
+      waitForEvent: (type, matches, timeoutMs) => eventually(async () => events(type).find((e) => matches(e.data)), `webhook event ${type}`, timeoutMs),
       async deliverReport(rcptTo, raw) {
         const c = await connectSmtp(inbound.smtpPort);
         try {

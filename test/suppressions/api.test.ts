@@ -102,7 +102,7 @@ describe('the worker', () => {
     const id = await s.send({ from: 'shop@example.com', to: ['kept@example.org'], cc: ['Gone <gone@EXAMPLE.org>'], subject: 'Partly', text: 'Hi.' });
     const email = await s.email(id, (e) => e.status === 'sent', 'sent');
     expect(email.attempts).toEqual([expect.objectContaining({ outcome: 'sent', suppressedRecipients: ['gone@example.org'] })]);
-    const message = await eventually(() => s.smtp!.messages.find((m) => m.emailId === id), 'the message');
+    const message = await eventually(async () => s.smtp!.messages.find((m) => m.emailId === id), 'the message');
     expect(message.envelope.rcptTo).toEqual(['kept@example.org']);
     expect(message.parsed().header('cc')).toContain('gone@example.org'); // the headers still name everyone
   });
@@ -116,8 +116,8 @@ describe('the worker', () => {
     };
     const signedId = await s.send({ from: 'Shop <shop@example.com>', to: 'reader@example.org', subject: 'Signed', text: 'Authentic.' });
     const plainId = await s.send({ from: 'someone@other.example', to: 'reader@example.org', subject: 'Not ours', text: 'No signature.' });
-    const signed = await eventually(() => s.smtp!.messages.find((m) => m.emailId === signedId), 'the signed message');
-    const plain = await eventually(() => s.smtp!.messages.find((m) => m.emailId === plainId), 'the other message');
+    const signed = await eventually(async () => s.smtp!.messages.find((m) => m.emailId === signedId), 'the signed message');
+    const plain = await eventually(async () => s.smtp!.messages.find((m) => m.emailId === plainId), 'the other message');
     const result = await dkimVerify(signed.raw, { resolver });
     expect(result.results.map((r: { status: { result: string }; signingDomain: string }) => [r.status.result, r.signingDomain])).toEqual([['pass', 'example.com']]);
     const tampered = Buffer.from(signed.raw.toString('latin1').replace('Authentic.', 'Authentic!'), 'latin1');
