@@ -123,7 +123,9 @@ export async function startInboundListener(opts: InboundListenerOptions): Promis
           },
           (err: unknown) => {
             opts.onEvent?.('store_failed');
-            log.error({ err, rcptTo: envelope.rcptTo }, 'could not store an inbound message; answered 451 so the sender retries');
+            // `temporary`: expected and short-lived (a report that overtook the worker's own write).
+            if ((err as { temporary?: boolean }).temporary) log.info({ rcptTo: envelope.rcptTo, reason: (err as Error).message }, 'inbound message deferred (451)');
+            else log.error({ err, rcptTo: envelope.rcptTo }, 'could not store an inbound message; answered 451 so the sender retries');
             callback(smtpError(451, '4.3.0 temporary failure storing the message; try again later'));
           },
         );

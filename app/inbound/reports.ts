@@ -39,7 +39,9 @@ export type InboundResult =
   | { kind: 'unusable'; reason: string };
 
 /** The listener answers 451 for this: the sender's MTA tries again later. */
-export class TryAgainLater extends Error {}
+export class TryAgainLater extends Error {
+  readonly temporary = true;
+}
 
 interface EmailRow {
   id: string;
