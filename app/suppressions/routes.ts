@@ -1,7 +1,7 @@
 /** /v1/suppressions: list, add (manual), remove. Scope: suppressions:manage (or admin). */
 import Router from '@koa/router';
 import type { ZodOpenApiPathsObject } from 'zod-openapi';
-import { applicationOf } from '../applications/context';
+import { applicationOf } from '../shared/application';
 import { jsonContent as json, problemResponses } from '../shared/openapi';
 import type { RouteGuard } from '../http/auth';
 import type { ApiModule } from '../http/module';
