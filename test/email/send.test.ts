@@ -82,7 +82,7 @@ describe('POST /v1/emails', () => {
       ],
     });
     expect(email.attempts).toEqual([
-      { number: 1, startedAt: expect.any(String), finishedAt: expect.any(String), outcome: 'sent', smtpResponse: expect.stringMatching(/^250/), error: null },
+      { number: 1, startedAt: expect.any(String), finishedAt: expect.any(String), outcome: 'sent', smtpResponse: expect.stringMatching(/^250/), error: null, suppressedRecipients: [] },
     ]);
     expect(Date.parse(email.sentAt)).toBeGreaterThanOrEqual(Date.parse(email.createdAt));
   });

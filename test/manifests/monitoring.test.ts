@@ -108,7 +108,7 @@ describe('scaling', () => {
   });
 
   it('prod-keda: a ScaledObject with the same bounds, behaviour and targets, and no HPA of its own for the worker', () => {
-    expect(ofKind(keda, 'HorizontalPodAutoscaler').map((o) => o.metadata.name)).toEqual(['easeemail-api']);
+    expect(ofKind(keda, 'HorizontalPodAutoscaler').map((o) => o.metadata.name)).toEqual(['easeemail-api', 'easeemail-inbound']);
     const so = find(keda, 'ScaledObject', 'easeemail-worker');
     expect(so.spec.scaleTargetRef).toEqual(hpa.spec.scaleTargetRef);
     expect([so.spec.minReplicaCount, so.spec.maxReplicaCount]).toEqual([hpa.spec.minReplicas, hpa.spec.maxReplicas]);
@@ -148,12 +148,13 @@ describe('compose monitoring profile', () => {
     expect(mounts['/etc/prometheus/rules/easeemail.rules.yaml']).toBe('../k8s/addons/prometheus/easeemail.rules.yaml');
   });
 
-  it('scrapes every replica of api and worker on their metrics ports, labelled as the PodMonitors label them', () => {
+  it('scrapes every replica of api, worker and inbound on their metrics ports, labelled as the PodMonitors label them', () => {
     expect(config.scrape_configs.map((s: { job_name: string; dns_sd_configs: { names: string[]; port: number }[] }) => [s.job_name, s.dns_sd_configs[0].names, s.dns_sd_configs[0].port])).toEqual([
       ['api', ['api'], 8000],
       ['worker', ['worker'], 8001],
+      ['inbound', ['inbound'], 8002],
     ]);
     for (const s of config.scrape_configs) expect(s.relabel_configs).toContainEqual({ target_label: 'app_kubernetes_io_name', replacement: 'easeemail' });
-    for (const role of ['api', 'worker']) expect(composeService(compose, role).networks).toContain(prometheus.networks[0]);
+    for (const role of ['api', 'worker', 'inbound']) expect(composeService(compose, role).networks).toContain(prometheus.networks[0]);
   });
 });
