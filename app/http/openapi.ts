@@ -8,6 +8,43 @@ import path from 'node:path';
 import Router from '@koa/router';
 import { createDocument, type ZodOpenApiPathsObject } from 'zod-openapi';
 import { packageRoot } from '../paths';
+import { APPLICATION_HEADER } from './auth';
+
+/**
+ * The operations behind `requirePlatform` (auth.ts): platform keys only, X-Application plays no
+ * part there. Every other /v1 operation acts on an application and documents the header.
+ */
+export const PLATFORM_OPERATIONS: ReadonlySet<string> = new Set([
+  'createApplication', 'listApplications', 'getApplication', 'updateApplication', 'disableApplication', 'enableApplication',
+  'createApiKey', 'revokeApiKey',
+]);
+
+const APPLICATION_PARAMETER = {
+  name: APPLICATION_HEADER,
+  in: 'header' as const,
+  required: false,
+  description:
+    'The application the request acts on: its name or id. Required with a platform key (scope `platform:admin`): without it `400`, ' +
+    'an unknown application `404`, a disabled one `403` (on `GET /v1/api-keys` it is optional: without it, the keys of every application). ' +
+    "With an application's key it may be left out (the key's own application); naming any other application is `403`, whether or not it exists.",
+  schema: { type: 'string' as const, maxLength: 255, examples: ['billing'] },
+};
+
+const METHODS = ['get', 'put', 'post', 'delete', 'patch'] as const;
+
+/** Adds `$ref: XApplication` to every /v1 operation that acts on an application. */
+function withApplicationHeader(doc: ReturnType<typeof createDocument>): ReturnType<typeof createDocument> {
+  for (const [path, item] of Object.entries(doc.paths ?? {})) {
+    if (!path.startsWith('/v1/')) continue;
+    for (const method of METHODS) {
+      const op = (item as Record<string, { operationId?: string; parameters?: unknown[] } | undefined>)[method];
+      if (!op || PLATFORM_OPERATIONS.has(op.operationId ?? '')) continue;
+      op.parameters = [{ $ref: '#/components/parameters/XApplication' }, ...(op.parameters ?? [])];
+    }
+  }
+  doc.components = { ...doc.components, parameters: { ...doc.components?.parameters, XApplication: APPLICATION_PARAMETER } };
+  return doc;
+}
 
 /** Modules may describe different methods of one path (GET /v1/events beside POST): merged per path. */
 function mergePaths(paths: ZodOpenApiPathsObject[]): ZodOpenApiPathsObject {
@@ -18,7 +55,7 @@ function mergePaths(paths: ZodOpenApiPathsObject[]): ZodOpenApiPathsObject {
 
 export function buildOpenApiDocument(paths: ZodOpenApiPathsObject[]) {
   const version = (JSON.parse(readFileSync(path.join(packageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
-  return createDocument({
+  return withApplicationHeader(createDocument({
     openapi: '3.1.0',
     info: {
       title: 'EaseEmail Notifications API',
@@ -31,7 +68,7 @@ export function buildOpenApiDocument(paths: ZodOpenApiPathsObject[]) {
     security: [{ bearerAuth: [] }],
     components: { securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'API key (ee_...)' } } },
     paths: mergePaths(paths),
-  });
+  }));
 }
 
 const SWAGGER_FILES = new Set(['swagger-ui.css', 'swagger-ui-bundle.js', 'swagger-ui-standalone-preset.js', 'favicon-32x32.png']);
