@@ -146,8 +146,12 @@ async function untilServing(): Promise<void> {
       const migrate = states.find((s) => s.service === 'migrate');
       if (migrate?.status === 'exited' && migrate.exitCode !== 0) throw new Error(`migrate exited ${migrate.exitCode}`);
       if (migrate?.status !== 'exited' || !['db', 'redis', 'mailpit', 'api', 'worker'].every((name) => states.some((s) => s.service === name && s.status === 'running'))) return undefined;
-      const ready = await http(api('/health/ready'));
-      return ready.status === 200 ? true : undefined;
+      // A running container is not yet a listening server: a refused connection means "not yet".
+      const ready = await http(api('/health/ready')).catch((err: Error) => {
+        if (/fetch failed/.test(err.message)) return undefined;
+        throw err;
+      });
+      return ready?.status === 200 ? true : undefined;
     },
     `project ${project.name} to serve`,
     { timeoutMs: 240_000, intervalMs: 2_000, describe: async () => (await project.containers()).map((s) => `${s.name}: ${s.status} ${s.health}`).join('\n') },
