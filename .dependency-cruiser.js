@@ -36,17 +36,14 @@ module.exports = {
     },
     {
       name: 'app-not-to-tests',
-      // A warning until the test harness work (branch arch-tests) has moved the shared fixtures
-      // out of test/; then an error.
-      severity: 'warn',
+      severity: 'error',
       comment: 'Production code must not depend on test or benchmark code.',
       from: { path: '^app/' },
       to: { path: '^(test|bench)/' },
     },
     {
       name: 'nothing-imports-bench',
-      // A warning until test/ stops borrowing bench/lib (branch arch-tests); then an error.
-      severity: 'warn',
+      severity: 'error',
       comment: 'Benchmarks may use test/support; nothing uses the benchmarks.',
       from: { pathNot: '^bench/' },
       to: { path: '^bench/' },
