@@ -183,7 +183,7 @@ export function createEmailProcessor(deps: EmailProcessorDeps): QueueProcessor {
   async function recordTerminal(result: AttemptResult): Promise<void> {
     await finish([result]);
     if (!result.recorded) {
-      log.warn({ emailId: result.email.id, attempt: result.email.attemptCount }, 'email was taken over by another worker; outcome not recorded twice');
+      log.warn({ applicationId: result.email.applicationId, emailId: result.email.id, attempt: result.email.attemptCount }, 'email was taken over by another worker; outcome not recorded twice');
       return;
     }
     metrics.deliveries.inc({ outcome: result.outcome });

@@ -108,7 +108,7 @@ export function createWebhookProcessor(deps: WebhookProcessorDeps): QueueProcess
   }
 
   /** Updates the endpoint after a failed attempt; returns the reason when it got disabled. */
-  async function afterFailure(d: DeliveryForAttempt, result: SendResult, at: Date): Promise<string | undefined> {
+  async function afterFailure(jobLog: Logger, d: DeliveryForAttempt, result: SendResult, at: Date): Promise<string | undefined> {
     let reason: string | undefined;
     if (result.outcome === 'gone') {
       reason = `automatic: the receiver answered 410 Gone at ${at.toISOString()}`;
@@ -119,7 +119,7 @@ export function createWebhookProcessor(deps: WebhookProcessorDeps): QueueProcess
     }
     if (reason === undefined) return undefined;
     if (await disableEndpoint(db, { id: d.endpointId, reason, at })) {
-      log.warn({ endpointId: d.endpointId, reason }, 'webhook endpoint disabled');
+      jobLog.warn({ reason }, 'webhook endpoint disabled');
       metrics.endpointDisabled(result.outcome === 'gone' ? 'gone' : 'failing');
       await deps.operational.endpointDisabled(causeOf(d), { reason, at, failingSince: d.failingSince });
     }
@@ -133,6 +133,8 @@ export function createWebhookProcessor(deps: WebhookProcessorDeps): QueueProcess
     if (stillFull && 'retryInMs' in stillFull) return park(job, now() + stillFull.retryInMs);
     const d = await store.load(deliveryId);
     if (!d) return 'deleted';
+    // Every line about this job names its application (from the row just loaded; README "Applications").
+    const jobLog = log.child({ applicationId: d.applicationId, deliveryId: d.id, endpointId: d.endpointId });
     if (d.status === 'delivered' || d.status === 'failed') return `already ${d.status}`;
     if (d.nextAttemptAt && d.nextAttemptAt.getTime() > now() + EARLY_TOLERANCE_MS) return park(job, d.nextAttemptAt.getTime());
     if (!d.enabled) {
@@ -149,7 +151,7 @@ export function createWebhookProcessor(deps: WebhookProcessorDeps): QueueProcess
       secrets = attempts.secretsFor(d);
     } catch (err) {
       // Not transient: retrying cannot help until the secret is rotated (or the key restored).
-      log.error({ err, endpointId: d.endpointId }, 'cannot decrypt a webhook endpoint secret');
+      jobLog.error({ err }, 'cannot decrypt a webhook endpoint secret');
       await db.webhookDelivery.updateMany({
         where: { id: d.id, status: 'pending' },
         data: { status: 'failed', nextAttemptAt: null, lastError: `${(err as Error).message}; rotate the endpoint's secret, then retry` },
@@ -162,7 +164,7 @@ export function createWebhookProcessor(deps: WebhookProcessorDeps): QueueProcess
 
     const slot = await gate.acquire(d.endpointId, d.id);
     if ('retryInMs' in slot) {
-      log.debug({ deliveryId: d.id, endpointId: d.endpointId, ...slot }, 'endpoint saturated; job parked');
+      jobLog.debug({ ...slot }, 'endpoint saturated; job parked');
       return park(job, now() + slot.retryInMs);
     }
 
@@ -187,7 +189,7 @@ export function createWebhookProcessor(deps: WebhookProcessorDeps): QueueProcess
     }
 
     // Endpoint first: once a client sees the delivery failed by a 410, the endpoint shows disabled.
-    const disabledBecause = await afterFailure(d, result, at);
+    const disabledBecause = await afterFailure(jobLog, d, result, at);
     // Refused and 410 are not retried: the same request would get the same answer.
     const final = disabledBecause !== undefined || result.outcome === 'refused' || result.outcome === 'gone';
     const delay = final ? undefined : retryDelayMs(policy, attemptNumber, result.retryAfterMs);
@@ -201,7 +203,7 @@ export function createWebhookProcessor(deps: WebhookProcessorDeps): QueueProcess
       at,
       lastError: disabledBecause && result.outcome !== 'gone' ? `endpoint disabled: ${disabledBecause}` : undefined,
     });
-    log.debug({ deliveryId: d.id, endpointId: d.endpointId, attempt: attemptNumber, outcome: result.outcome, statusCode: result.statusCode, nextAttemptAt }, 'webhook attempt failed');
+    jobLog.debug({ attempt: attemptNumber, outcome: result.outcome, statusCode: result.statusCode, nextAttemptAt }, 'webhook attempt failed');
     if (!nextAttemptAt) {
       metrics.delivery('failed', d.endpointId);
       // Out of attempts (not refused, not ended by a 410 or a disabling, which say so themselves).

@@ -8,7 +8,7 @@ import { startApi, type RunningApi } from '../../app/api';
 import { createApiKeyService } from '../../app/auth/api-keys';
 import type { Env } from '../../app/config';
 import { createIdempotency } from '../../app/http/idempotency';
-import { createLogger } from '../../app/log';
+import { createLogger, type Logger } from '../../app/log';
 import { createQueues, producerConnection, type Queues } from '../../app/queue';
 import { createJobProducer, type JobProducer } from '../../app/queue/producer';
 import { createEventService, type EventService } from '../../app/webhooks/event-service';
@@ -105,6 +105,8 @@ export interface StackOptions {
   smtp?: SmtpServerSettings;
   /** Scopes of the stack's key (default admin). */
   scopes?: string[];
+  /** The in-process worker's logger (default testLog), to read what it logs. */
+  workerLog?: Logger;
 }
 
 async function prepare(label: string, opts: StackOptions): Promise<{ t: TestEnvironment; smtp: TestSmtpServer; key: string }> {
@@ -148,7 +150,7 @@ function assemble(parts: { t: TestEnvironment; smtp: TestSmtpServer; key: string
 export async function startStack(label: string, opts: StackOptions = {}): Promise<Stack> {
   const { t, smtp, key } = await prepare(label, opts);
   const api = await startApi(t.config, testLog);
-  const worker = opts.worker === false ? undefined : await startWorker(t.config, testLog);
+  const worker = opts.worker === false ? undefined : await startWorker(t.config, opts.workerLog ?? testLog);
   const base = `http://127.0.0.1:${api.port}`;
   // Ready means PostgreSQL and Redis answered: before that the rate limiter would fail open.
   await waitForHttp(`${base}/health/ready`);
