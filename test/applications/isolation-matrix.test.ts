@@ -59,6 +59,10 @@ const MATRIX: Record<string, Row> = {
   getWebhookDelivery: { outcome: 'not-found' },
   recoverWebhookEndpoint: { outcome: 'not-found', body: { since: '2026-11-30T00:00:00Z' } },
   getWebhookRecovery: { outcome: 'not-found' },
+  // B may suppress an address of its own; A's entry stays A's.
+  addSuppression: { outcome: 'creates-own', body: { address: 'b-blocked@example.com' } },
+  listSuppressions: { outcome: 'own-page' },
+  removeSuppression: { outcome: 'not-found' },
   listApiKeys: { outcome: 'own-page' },
   createApiKey: { outcome: 'platform-only', body: { name: 'planted', application: 'app-a', scopes: ['admin'] } },
   revokeApiKey: { outcome: 'platform-only' },
@@ -71,6 +75,8 @@ const MATRIX: Record<string, Row> = {
 };
 
 const MISSING_ID = '00000000-0000-4000-8000-00000000dead';
+/** Path parameters that are not ids: what "does not exist" looks like for them. */
+const MISSING_BY_KIND: Record<string, string> = { suppressions: 'nobody-listed@example.com' };
 
 /** Which of A's resources a path parameter names, by the path's first segment; each value is tried. */
 type Resources = Record<string, string[]>;
@@ -101,7 +107,7 @@ async function snapshotOfA() {
   const get = (path: string) => ok(call('GET', path, keys.a));
   const { data: apiKeys } = await ok<{ data: Record<string, unknown>[] }>(call('GET', '/v1/api-keys', keys.a));
   const counts = await t.db.$queryRawUnsafe<Record<string, number>[]>(
-    `SELECT ${['emails', 'email_attempts', 'templates', 'webhook_endpoints', 'events', 'webhook_deliveries', 'idempotency_records', 'api_keys']
+    `SELECT ${['emails', 'email_attempts', 'templates', 'webhook_endpoints', 'events', 'webhook_deliveries', 'idempotency_records', 'api_keys', 'suppressions']
       .map((table) => `(SELECT count(*)::int FROM "${table}" WHERE "applicationId" = $1) AS "${table}"`)
       .join(', ')},
       (SELECT count(*)::int FROM webhook_deliveries d JOIN webhook_endpoints p ON p.id = d."endpointId" WHERE p."applicationId" = $1) AS "deliveries to A's endpoints"`,
@@ -116,6 +122,7 @@ async function snapshotOfA() {
     secret: await get(`/v1/webhook-endpoints/${a['webhook-endpoints'][0]}/secret`),
     endpoints: await get('/v1/webhook-endpoints'),
     event: await get(`/v1/events/${a.events[0]}`),
+    suppressions: await get('/v1/suppressions'),
     application: await ok(call('GET', `/v1/applications/${a.applications[0]}`, platformKey)),
     apiKeys: apiKeys.map(({ lastUsedAt: _ignored, ...k }) => k),
     counts,
@@ -149,6 +156,8 @@ beforeAll(async () => {
   a.events = [event.id];
   const { deliveries } = await ok<{ deliveries: { id: string }[] }>(call('GET', `/v1/events/${event.id}`, keys.a));
   a['webhook-deliveries'] = deliveries.map((d) => d.id);
+  await ok(call('POST', '/v1/suppressions', keys.a, { address: 'a-blocked@example.com' }), 201);
+  a.suppressions = ['a-blocked@example.com'];
   expect(a['webhook-deliveries']).toHaveLength(1);
 });
 afterAll(async () => {
@@ -180,7 +189,8 @@ function targets(op: Operation): { path: string; missing: string }[] {
   if (!values) throw new Error(`${op.operationId}: no resource of A for /v1/${kind}; extend the matrix (the Resources of A)`);
   // Every parameter gets the value (a nested id of A's resource, e.g. a recovery of A's endpoint, is then A's id too).
   const fill = (v: string) => params.reduce((path, param) => path.replace(param, v), op.path);
-  return values.map((v) => ({ path: fill(encodeURIComponent(v)), missing: fill(MISSING_ID) }));
+  const missing = encodeURIComponent(MISSING_BY_KIND[kind] ?? MISSING_ID);
+  return values.map((v) => ({ path: fill(encodeURIComponent(v)), missing: fill(missing) }));
 }
 
 describe('isolation matrix (from /openapi.json)', () => {

@@ -20,6 +20,7 @@ import { REDIS_URL } from '../support/env';
 
 const FIRST_APPLICATIONS_MIGRATION = '20261130160000_applications_expand';
 const RESOURCE_TABLES = ['emails', 'email_attempts', 'templates', 'webhook_endpoints', 'events', 'webhook_deliveries', 'idempotency_records'];
+const BORN_PER_APPLICATION = ['email_reports', 'suppressions', 'webhook_recoveries'];
 /** More than one backfill batch (5,000 rows), so the batch loop is exercised. */
 const OLD_EMAILS = 12_345;
 const OLD_KEY = 'ee_key_from_before_applications_0123456789';
@@ -93,6 +94,9 @@ describe('upgrading a database from before applications', () => {
     expect(Object.fromEntries(columns.map((c) => [c.table_name, c.is_nullable]))).toEqual({
       api_keys: 'YES', // platform keys have none
       ...Object.fromEntries(RESOURCE_TABLES.map((t) => [t, 'NO'])),
+      // Tables born after applications are per application from their first migration.
+      ...Object.fromEntries(BORN_PER_APPLICATION.map((t) => [t, 'NO'])),
+      inbound_messages: 'YES', // mail that matches no email of ours has no application
     });
     // Every constraint validated, none left NOT VALID; no index left invalid by a concurrent build.
     expect(await q(`SELECT conname FROM pg_constraint WHERE connamespace = $1::regnamespace AND NOT convalidated`, [schema])).toEqual([]);
