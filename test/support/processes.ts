@@ -51,9 +51,12 @@ export async function runCli(args: string[], env: Env): Promise<{ code: number |
   return { code, output: p.output(), ms: Date.now() - started };
 }
 
-/** Polls a URL until it answers with the wanted status. */
+/**
+ * Polls a URL until it answers with the wanted status. The default leaves room for a role's
+ * start-up under tsx (it compiles the whole app), measured at over 20 s at load 19 on 2 cores.
+ */
 export async function waitForHttp(url: string, opts: { status?: number; timeoutMs?: number } = {}): Promise<Response> {
-  const deadline = Date.now() + (opts.timeoutMs ?? 20_000);
+  const deadline = Date.now() + (opts.timeoutMs ?? 45_000);
   let last = 'no answer';
   while (Date.now() < deadline) {
     try {
