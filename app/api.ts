@@ -27,6 +27,8 @@ import { templateRoutes } from './templates/routes';
 import { createTemplateService } from './templates/service';
 import { createEndpointService } from './webhooks/endpoints';
 import { createEventService } from './webhooks/event-service';
+import { eventTypeRoutes } from './webhooks/event-type-routes';
+import { createEventTypeService } from './webhooks/event-types';
 import { webhookListingRoutes } from './webhooks/listing-routes';
 import { createWebhookListings } from './webhooks/listings';
 import { createRecoveryService } from './webhooks/recoveries';
@@ -67,6 +69,7 @@ export async function startApi(config: Config, log: Logger): Promise<RunningApi>
   const endpoints = createEndpointService({ db, secrets });
   const events = createEventService({ db, jobs, idempotency });
   const listings = createWebhookListings({ db });
+  const eventTypes = createEventTypeService({ db });
   const recoveries = createRecoveryService({ db, jobs });
   const suppressions = createSuppressionService({ db });
 
@@ -76,10 +79,11 @@ export async function startApi(config: Config, log: Logger): Promise<RunningApi>
     apiKeyRoutes({ apiKeys, applications, auth: { apiKeys, applications } }),
     emailRoutes({ emails, idempotency, auth }),
     templateRoutes({ templates, auth }),
-    webhookRoutes({ endpoints, events, idempotency, auth, allowPrivateNetworks: config.webhooks.allowPrivateNetworks }),
+    webhookRoutes({ endpoints, events, eventTypes, idempotency, auth, allowPrivateNetworks: config.webhooks.allowPrivateNetworks }),
     webhookListingRoutes({ listings, auth }),
     webhookRecoveryRoutes({ recoveries, auth }),
     suppressionRoutes({ suppressions, auth }),
+    eventTypeRoutes({ eventTypes, auth }),
   ];
 
   const app = createHttpApp({

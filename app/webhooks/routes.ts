@@ -12,6 +12,7 @@ import { rowIdOr404 } from '../shared/ids';
 import { idempotencyKeyHeader, jsonContent as json, problemResponses } from '../shared/openapi';
 import type { EndpointService } from './endpoints';
 import type { EventService } from './event-service';
+import type { EventTypeService } from './event-types';
 import { endpointSchemas, endpointView, eventView, listQuery, publishEventSchema, secretView } from './schemas';
 
 const idParams = z.object({ id: z.uuid() });
@@ -89,7 +90,10 @@ function openApi(): ZodOpenApiPathsObject {
       post: {
         operationId: 'publishEvent',
         summary: 'Publish an event to every enabled endpoint subscribed to its type',
-        description: 'Each endpoint gets a signed POST (Standard Webhooks), retried per the schedule until it answers 2xx.',
+        description:
+          'Each endpoint gets a signed POST (Standard Webhooks), retried per the schedule until it answers 2xx. When the type is registered with a schema (/v1/event-types) ' +
+          'the payload must match it (422 naming the path); a deprecated type is still published, answered with `Deprecation: true` and a `Warning` header. ' +
+          'A type that is not registered is published as it is.',
         tags: EVENTS,
         requestParams: { header: idempotencyKeyHeader },
         requestBody: json(publishEventSchema),
@@ -122,12 +126,14 @@ export const idParam = (value: string, what: string) => rowIdOr404(value, (quote
 export function webhookRoutes(deps: {
   endpoints: EndpointService;
   events: EventService;
+  /** Payload schemas and deprecation of the application's event types, checked on publish. */
+  eventTypes: Pick<EventTypeService, 'checkPayload'>;
   idempotency: Pick<Idempotency, 'respond'>;
   auth: RouteGuard;
   /** WEBHOOK_ALLOW_PRIVATE_NETWORKS: whether literal private addresses are accepted as URLs. */
   allowPrivateNetworks: boolean;
 }): ApiModule {
-  const { endpoints, events, idempotency, auth } = deps;
+  const { endpoints, events, eventTypes, idempotency, auth } = deps;
   const schemas = endpointSchemas({ allowPrivateNetworks: deps.allowPrivateNetworks });
   const manage = auth('webhooks:manage');
   const publish = auth('events:publish');
@@ -162,6 +168,12 @@ export function webhookRoutes(deps: {
 
   router.post('/v1/events', ...publish, async (ctx) => {
     const input = parseWith(publishEventSchema, ctx.request.body);
+    const { deprecated } = await eventTypes.checkPayload(applicationOf(ctx).id, input.type, input.payload);
+    if (deprecated) {
+      // RFC 9745's Deprecation header, and the reason in words (Warning, code 299 "miscellaneous persistent warning").
+      ctx.set('Deprecation', 'true');
+      ctx.set('Warning', `299 - "event type ${input.type} is deprecated"`);
+    }
     await idempotency.respond(ctx, 'POST /v1/events', async (claim) => {
       const body = await events.publish({ applicationId: applicationOf(ctx).id, type: input.type, payload: input.payload as Prisma.InputJsonObject, apiKeyId: ctx.state.apiKey.id }, { idempotency: claim });
       return { status: 202, body: { ...body } };
