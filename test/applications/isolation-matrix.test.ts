@@ -63,6 +63,11 @@ const MATRIX: Record<string, Row> = {
   addSuppression: { outcome: 'creates-own', body: { address: 'b-blocked@example.com' } },
   listSuppressions: { outcome: 'own-page' },
   removeSuppression: { outcome: 'not-found' },
+  // B may register the name A uses: event-type names are unique per application.
+  createEventType: { outcome: 'creates-own', body: (caller: string) => ({ name: caller === 'key' ? 'order.paid' : 'order.paid-too' }) },
+  listEventTypes: { outcome: 'own-page' },
+  getEventType: { outcome: 'not-found' },
+  updateEventType: { outcome: 'not-found', body: { description: 'taken over', deprecated: true } },
   listApiKeys: { outcome: 'own-page' },
   createApiKey: { outcome: 'platform-only', body: { name: 'planted', application: 'app-a', scopes: ['admin'] } },
   revokeApiKey: { outcome: 'platform-only' },
@@ -107,7 +112,7 @@ async function snapshotOfA() {
   const get = (path: string) => ok(call('GET', path, keys.a));
   const { data: apiKeys } = await ok<{ data: Record<string, unknown>[] }>(call('GET', '/v1/api-keys', keys.a));
   const counts = await t.db.$queryRawUnsafe<Record<string, number>[]>(
-    `SELECT ${['emails', 'email_attempts', 'templates', 'webhook_endpoints', 'events', 'webhook_deliveries', 'idempotency_records', 'api_keys', 'suppressions']
+    `SELECT ${['emails', 'email_attempts', 'templates', 'webhook_endpoints', 'events', 'webhook_deliveries', 'idempotency_records', 'api_keys', 'suppressions', 'event_types']
       .map((table) => `(SELECT count(*)::int FROM "${table}" WHERE "applicationId" = $1) AS "${table}"`)
       .join(', ')},
       (SELECT count(*)::int FROM webhook_deliveries d JOIN webhook_endpoints p ON p.id = d."endpointId" WHERE p."applicationId" = $1) AS "deliveries to A's endpoints"`,
@@ -123,6 +128,8 @@ async function snapshotOfA() {
     endpoints: await get('/v1/webhook-endpoints'),
     event: await get(`/v1/events/${a.events[0]}`),
     suppressions: await get('/v1/suppressions'),
+    eventType: await get(`/v1/event-types/${a['event-types'][0]}`),
+    eventTypes: await get('/v1/event-types'),
     application: await ok(call('GET', `/v1/applications/${a.applications[0]}`, platformKey)),
     apiKeys: apiKeys.map(({ lastUsedAt: _ignored, ...k }) => k),
     counts,
@@ -152,6 +159,10 @@ beforeAll(async () => {
     202,
   );
   a.emails = [sent.id];
+  // A's schema for order.paid accepts only A's payload: B publishing order.paid must not be held to it.
+  await ok(call('POST', '/v1/event-types', keys.a, { name: 'order.paid', schema: { type: 'object', required: ['by'], properties: { by: { const: 'A' } } } }), 201);
+  await ok(call('POST', '/v1/event-types', keys.a, { name: 'a-only.type', description: 'Only A', deprecated: true }), 201);
+  a['event-types'] = ['a-only.type'];
   const event = await ok<{ id: string; deliveries: number }>(call('POST', '/v1/events', keys.a, { type: 'order.paid', payload: { by: 'A' } }), 202);
   a.events = [event.id];
   const { deliveries } = await ok<{ deliveries: { id: string }[] }>(call('GET', `/v1/events/${event.id}`, keys.a));
