@@ -44,7 +44,7 @@ describe('catalog', () => {
 
     const { data } = await s.json('GET', '/v1/event-types');
     const names = data.map((t: { name: string }) => t.name);
-    expect(names).toEqual(expect.arrayContaining(['email.sent', 'email.failed', 'email.cancelled', 'webhook.endpoint.disabled', 'webhook.delivery.exhausted', 'order.paid']));
+    expect(names).toEqual(expect.arrayContaining(['email.sent', 'email.failed', 'email.cancelled', 'email.bounced', 'email.suppressed', 'webhook.endpoint.disabled', 'webhook.delivery.exhausted', 'order.paid']));
     const sent = data.find((t: { name: string }) => t.name === 'email.sent');
     expect(sent).toMatchObject({ builtIn: true, schema: { type: 'object', required: expect.arrayContaining(['emailId', 'status']) } });
     expect(data.find((t: { name: string }) => t.name === 'webhook.endpoint.disabled').schema.required).toContain('reason');
