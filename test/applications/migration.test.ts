@@ -20,7 +20,7 @@ import { REDIS_URL } from '../support/env';
 
 const FIRST_APPLICATIONS_MIGRATION = '20261130160000_applications_expand';
 const RESOURCE_TABLES = ['emails', 'email_attempts', 'templates', 'webhook_endpoints', 'events', 'webhook_deliveries', 'idempotency_records'];
-const BORN_PER_APPLICATION = ['email_reports', 'suppressions', 'webhook_recoveries'];
+const BORN_PER_APPLICATION = ['email_reports', 'suppressions', 'webhook_recoveries', 'event_types'];
 /** More than one backfill batch (5,000 rows), so the batch loop is exercised. */
 const OLD_EMAILS = 12_345;
 const OLD_KEY = 'ee_key_from_before_applications_0123456789';
