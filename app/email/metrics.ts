@@ -1,6 +1,7 @@
 /**
  * Prometheus metrics of email delivery, on the process registry (the queue gauges: queue/metrics.ts):
- * - easeemail_email_deliveries_total{outcome}: SMTP attempts by outcome (worker);
+ * - easeemail_email_deliveries_total{outcome,application}: SMTP attempts by outcome and application id
+ *   (worker; bounded: applications are made by the platform team, not by API callers);
  * - easeemail_email_accept_to_delivery_seconds: accepted (or due, when scheduled) → SMTP server took it (worker).
  */
 import { Counter, Histogram, type Registry } from 'prom-client';
@@ -9,8 +10,8 @@ export function createEmailDeliveryMetrics(registry: Registry) {
   return {
     deliveries: new Counter({
       name: 'easeemail_email_deliveries_total',
-      help: 'SMTP delivery attempts by outcome (sent, retry, failed)',
-      labelNames: ['outcome'] as const,
+      help: 'SMTP delivery attempts by outcome (sent, retry, failed, suppressed) and application id',
+      labelNames: ['outcome', 'application'] as const,
       registers: [registry],
     }),
     acceptToDelivery: new Histogram({

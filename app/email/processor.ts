@@ -186,7 +186,7 @@ export function createEmailProcessor(deps: EmailProcessorDeps): QueueProcessor {
       log.warn({ applicationId: result.email.applicationId, emailId: result.email.id, attempt: result.email.attemptCount }, 'email was taken over by another worker; outcome not recorded twice');
       return;
     }
-    metrics.deliveries.inc({ outcome: result.outcome });
+    metrics.deliveries.inc({ outcome: result.outcome, application: result.email.applicationId });
     if (result.outcome === 'sent') {
       const start = Math.max(result.email.createdAt.getTime(), result.email.scheduledAt?.getTime() ?? 0);
       metrics.acceptToDelivery.observe((result.at.getTime() - start) / 1000);
@@ -215,7 +215,7 @@ export function createEmailProcessor(deps: EmailProcessorDeps): QueueProcessor {
     const prepared = await outgoing.prepare(email);
     if (prepared.kind === 'suppressed') {
       const finished = await finishSuppressed({ db, jobs }, email, prepared.suppressed);
-      if (finished) metrics.deliveries.inc({ outcome: 'suppressed' });
+      if (finished) metrics.deliveries.inc({ outcome: 'suppressed', application: email.applicationId });
       return finished ? 'suppressed' : 'skipped: taken over by another worker';
     }
     const suppressedRecipients = prepared.suppressed;
@@ -227,7 +227,7 @@ export function createEmailProcessor(deps: EmailProcessorDeps): QueueProcessor {
       const result: AttemptResult = { email, outcome: 'failed', at: new Date(), smtpResponse: failure.response, error: failure.message, suppressedRecipients };
       if (failure.retryable && email.attemptCount < maxAttempts) {
         await finish([{ ...result, outcome: 'retry' }]);
-        metrics.deliveries.inc({ outcome: 'retry' });
+        metrics.deliveries.inc({ outcome: 'retry', application: email.applicationId });
         throw new Error(failure.message); // BullMQ retries it after the backoff
       }
       await recordTerminal(result);

@@ -341,7 +341,7 @@ describe('observability', () => {
     const res = await s.call('POST', '/v1/emails', { to: 'metrics@example.com', subject: 'm', text: 'x' });
     await emailReaches(s, res.body.id, 'sent');
     const worker = await (await fetch(`http://127.0.0.1:${s.worker!.port}/metrics`)).text();
-    expect(worker).toMatch(/^easeemail_email_deliveries_total\{outcome="sent",role="worker"\} [1-9]/m);
+    expect(worker).toMatch(/^easeemail_email_deliveries_total\{outcome="sent",application="[0-9a-f-]{36}",role="worker"\} [1-9]/m);
     expect(worker).toMatch(/^easeemail_email_accept_to_delivery_seconds_count\{role="worker"\} [1-9]/m);
     expect(worker).toMatch(/^easeemail_queue_jobs\{queue="email-delivery",state="ready",role="worker"\} \d+/m);
     const api = await (await fetch(`${s.base}/metrics`)).text();
