@@ -10,6 +10,7 @@ import { apiKeyRoutes } from './auth/routes';
 import type { Config } from './config';
 import { createContainer } from './container';
 import { emailRoutes } from './email/routes';
+import { createEmailAcceptMetrics } from './email/metrics';
 import { createEmailService } from './email/service';
 import { createHttpApp } from './http/app';
 import { createRouteGuard } from './http/auth';
@@ -63,7 +64,7 @@ export async function startApi(config: Config, log: Logger): Promise<RunningApi>
 
   // Domain services.
   const templates = createTemplateService({ db });
-  const emails = createEmailService({ db, jobs, mailFrom: config.mailFrom, templates, idempotency });
+  const emails = createEmailService({ db, jobs, mailFrom: config.mailFrom, templates, idempotency, metrics: createEmailAcceptMetrics(metrics.registry) });
   // Refuse to start without the key rather than fail on the first endpoint created.
   const secrets = createSecretBox(requireEncryptionKey(config.encryptionKey));
   const endpoints = createEndpointService({ db, secrets });

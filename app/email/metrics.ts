@@ -2,7 +2,8 @@
  * Prometheus metrics of email delivery, on the process registry (the queue gauges: queue/metrics.ts):
  * - easeemail_email_deliveries_total{outcome,application}: SMTP attempts by outcome and application id
  *   (worker; bounded: applications are made by the platform team, not by API callers);
- * - easeemail_email_accept_to_delivery_seconds: accepted (or due, when scheduled) → SMTP server took it (worker).
+ * - easeemail_email_accept_to_delivery_seconds: accepted (or due, when scheduled) → SMTP server took it (worker);
+ * - easeemail_emails_accepted_total{application}: emails committed by the api (idempotent replays not counted).
  */
 import { Counter, Histogram, type Registry } from 'prom-client';
 
@@ -24,3 +25,16 @@ export function createEmailDeliveryMetrics(registry: Registry) {
 }
 
 export type EmailDeliveryMetrics = ReturnType<typeof createEmailDeliveryMetrics>;
+
+export function createEmailAcceptMetrics(registry: Registry) {
+  return {
+    accepted: new Counter({
+      name: 'easeemail_emails_accepted_total',
+      help: 'Emails accepted (committed) by application id; replays of an Idempotency-Key are not counted',
+      labelNames: ['application'] as const,
+      registers: [registry],
+    }),
+  };
+}
+
+export type EmailAcceptMetrics = ReturnType<typeof createEmailAcceptMetrics>;

@@ -18,6 +18,7 @@ import { decodeCursor, encodeCursor } from '../shared/cursor';
 import type { ApplicationContext } from '../shared/application';
 import { mailboxAddress } from '../shared/mailbox';
 import { base64DecodedBytes, type SendEmailInput } from './schemas';
+import type { EmailAcceptMetrics } from './metrics';
 import { createEmailWriter, type NewEmailRow, type StoredAttachment } from './store';
 
 export interface AcceptedEmail {
@@ -68,6 +69,7 @@ export function createEmailService(deps: {
   mailFrom: string;
   templates: Pick<TemplateService, 'resolve'>;
   idempotency: Pick<Idempotency, 'recordInput'>;
+  metrics?: EmailAcceptMetrics;
 }) {
   const { db, jobs, templates, idempotency } = deps;
   const writer = createEmailWriter({ db });
@@ -164,6 +166,7 @@ export function createEmailService(deps: {
     const { rows, accepted, delays } = await buildRows(inputs, opts, paths);
     const body = respond(accepted);
     await store(rows, 202, body, opts);
+    deps.metrics?.accepted.inc({ application: opts.application.id }, rows.length);
     await enqueueAccepted(accepted, delays);
     return { status: 202, body };
   }

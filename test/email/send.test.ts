@@ -349,6 +349,7 @@ describe('observability', () => {
     for (const state of ['ready', 'active', 'delayed', 'failed']) {
       expect(api).toMatch(new RegExp(`^easeemail_queue_jobs\\{queue="email-delivery",state="${state}",role="api"\\} \\d+`, 'm'));
     }
+    expect(api).toMatch(/^easeemail_emails_accepted_total\{application="[0-9a-f-]{36}",role="api"\} [1-9]/m);
     expect(api).toMatch(/^easeemail_http_request_duration_seconds_count\{[^}]*method="POST",route="\/v1\/emails",status="202"\} [1-9]/m);
   });
 
