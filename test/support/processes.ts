@@ -25,6 +25,12 @@ export interface CliProcess {
   exited: Promise<number | string>;
 }
 
+/** Every child still running when the test process ends is killed: a failed test must not leak a server. */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
 /**
  * Starts `easeemail <args>` with exactly the given environment (plus PATH/HOME): the sources
  * under tsx, or `main`, a compiled app/main.js (the benchmarks run what the image runs).
@@ -39,7 +45,13 @@ export function startCli(args: string[], env: Env, opts: { main?: string } = {})
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
-  const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  running.add(child);
+  const exited = new Promise<number | string>((resolve) =>
+    child.on('exit', (code, signal) => {
+      running.delete(child);
+      resolve(code ?? signal ?? -1);
+    }),
+  );
   return { child, output: () => out, exited };
 }
 
