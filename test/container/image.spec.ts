@@ -85,7 +85,7 @@ describe('the image', () => {
     // Outside an api or worker container there is nothing to probe: healthy, and it says why.
     const r = await runToCompletion([IMAGE, 'healthcheck']);
     expect(r.exitCode).toBe(0);
-    expect(r.output).toMatch(/no api or worker process in this container/);
+    expect(r.output).toMatch(/no api, worker or inbound process in this container/);
   });
 
   test(`is at most the base image + ${SIZE_BUDGET_BYTES / MB} MB`, async () => {

@@ -50,10 +50,18 @@ async function mailsTagged(tag: string): Promise<MailpitMessage[]> {
   return r.body.messages;
 }
 
+/**
+ * Sends one email as a well-behaved client: a 503 (a store answering slowly, e.g. PostgreSQL
+ * connections taking over the pool's 4 s wait on a loaded machine) is retried after its
+ * Retry-After, as the api asks; nothing is stored by a 503, so a retry cannot duplicate.
+ */
 async function sendEmail(subject: string, to = 'someone@example.com'): Promise<string> {
-  const r = await http(api('/v1/emails'), { method: 'POST', headers: auth(), json: { to, subject, text: `body of ${subject}` } });
-  if (r.status !== 202) throw new Error(`POST /v1/emails: HTTP ${r.status} ${r.text}`);
-  return r.body.id;
+  for (let attempt = 1; ; attempt++) {
+    const r = await http(api('/v1/emails'), { method: 'POST', headers: auth(), json: { to, subject, text: `body of ${subject}` } });
+    if (r.status === 202) return r.body.id;
+    if (r.status !== 503 || attempt === 5) throw new Error(`POST /v1/emails: HTTP ${r.status} ${r.text}`);
+    await new Promise((resolve) => setTimeout(resolve, Math.min(Number(r.headers.get('retry-after')) || 1, 5) * 1000));
+  }
 }
 
 /** A counter from a worker's /metrics, read inside its container (no port is published). */
