@@ -3,20 +3,12 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { ConfigError, loadConfig, type Env } from '../config';
+import { loadConfig } from '../config';
+import { problemsOf } from '../config.fixture';
 import { generateDkimKey } from './dkim';
 
 const base = { DATABASE_URL: 'postgresql://u:p@db:5432/app', REDIS_URL: 'redis://redis:6379', ENCRYPTION_KEY: randomBytes(32).toString('base64') };
 
-function problemsOf(env: Env): string[] {
-  try {
-    loadConfig(env);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  throw new Error('expected a ConfigError');
-}
 
 describe('deliverability configuration', () => {
   test('defaults: no bounce domain, no DKIM, inbound on 2525 with health on 8002', () => {

@@ -1,6 +1,6 @@
 /**
  * compose/compose.yaml: valid against the compose-spec JSON schema (shipped by dclint) and within
- * the subset of keys docker-compose 1.29 understands. That docker-compose 1.29 itself accepts it
+ * the subset of keys Compose v1 (1.29) understands. That the Compose 1.29 binary itself accepts it
  * is checked in the container suite (test/container/compose-config.spec.ts), which has the binary.
  */
 import { readFileSync } from 'node:fs';
@@ -46,7 +46,7 @@ describe('compose file', () => {
     expect(JSON.stringify(validate.errors)).toMatch(/restart_policy/);
   });
 
-  it('uses only keys docker-compose 1.29 understands', () => {
+  it('uses only keys Compose v1 (1.29) understands', () => {
     expect(Object.keys(compose).sort()).toEqual(['networks', 'services', 'volumes']); // no top-level name
     expect(text).not.toMatch(/start_interval|required:|restart:|env_file|container_name/);
     for (const [name, s] of Object.entries(compose.services)) {
