@@ -144,3 +144,16 @@ export async function startReceiver(opts: ReceiverOptions = {}): Promise<Receive
     },
   };
 }
+
+/** Receivers a suite starts as it goes, closed together in its afterAll. */
+export function receiverPool() {
+  const started: Receiver[] = [];
+  return {
+    async start(opts?: ReceiverOptions): Promise<Receiver> {
+      const r = await startReceiver(opts);
+      started.push(r);
+      return r;
+    },
+    closeAll: () => Promise.all(started.map((r) => r.close())),
+  };
+}

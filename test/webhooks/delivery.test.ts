@@ -9,26 +9,22 @@ import { recordEvent } from '../../app/webhooks/events';
 import { RESPONSE_PREFIX_BYTES } from '../../app/webhooks/sender';
 import { createSecretBox, generateSecret } from '../../app/webhooks/secrets';
 import { eventually } from '../support/eventually';
-import { startReceiver, type Receiver } from '../support/receiver';
+import { receiverPool } from '../support/receiver';
 import { FAST_DELIVERY_ENV, jobsFinished, startStack, type Stack } from '../support/stack';
 import { DEFAULT_APPLICATION_ID } from '../../app/applications';
 
 jest.setTimeout(60_000);
 
 let s: Stack;
-const receivers: Receiver[] = [];
-async function receiver(...args: Parameters<typeof startReceiver>): Promise<Receiver> {
-  const r = await startReceiver(...args);
-  receivers.push(r);
-  return r;
-}
+const receivers = receiverPool();
+const receiver = receivers.start;
 
 beforeAll(async () => {
   s = await startStack('wh_delivery', { env: FAST_DELIVERY_ENV });
 });
 afterAll(async () => {
   await s?.stop();
-  await Promise.all(receivers.map((r) => r.close()));
+  await receivers.closeAll();
 });
 
 interface DeliveryView {

@@ -5,19 +5,15 @@
  * take "every type", and never about the delivery of an operational event itself.
  */
 import { Webhook } from 'standardwebhooks';
-import { startReceiver, type Receiver } from '../support/receiver';
+import { receiverPool, type Receiver } from '../support/receiver';
 import { eventually } from '../support/eventually';
 import { FAST_DELIVERY_ENV, startStack, type Stack } from '../support/stack';
 
 jest.setTimeout(60_000);
 
 let s: Stack;
-const receivers: Receiver[] = [];
-async function receiver(...args: Parameters<typeof startReceiver>): Promise<Receiver> {
-  const r = await startReceiver(...args);
-  receivers.push(r);
-  return r;
-}
+const receivers = receiverPool();
+const receiver = receivers.start;
 const OPS = ['webhook.endpoint.disabled', 'webhook.delivery.exhausted'];
 
 beforeAll(async () => {
@@ -25,7 +21,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await s?.stop();
-  await Promise.all(receivers.map((r) => r.close()));
+  await receivers.closeAll();
 });
 
 const bodies = (rx: Receiver) => rx.requests.map((r) => JSON.parse(r.body) as { id: string; type: string; data: Record<string, unknown> });
