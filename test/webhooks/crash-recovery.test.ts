@@ -26,7 +26,10 @@ let publisher: Publisher;
 const perDelivery = new Map<string, number>();
 
 beforeAll(async () => {
+  // The worker starts only once every event is published: on a fast machine it would otherwise
+  // deliver all 1,000 while the test is still publishing, and the kill would land on an idle worker.
   s = await startProcessStack('wh_crash', {
+    worker: false,
     env: { ...FAST_DELIVERY_ENV, WEBHOOK_TIMEOUT_MS: '2000', SMTP_TIMEOUT_MS: '2000', JOB_LOCK_MS: '3000', WEBHOOK_CONCURRENCY: String(CONCURRENCY) },
   });
   // A few milliseconds per answer, so that plenty are in flight when the kill lands.
@@ -42,13 +45,14 @@ it('every one of 1,000 deliveries completes after the worker is SIGKILLed mid-ru
   for (let i = 0; i < ENDPOINTS; i++) await s.createEndpoint({ url: `${rx.url}/e${i}`, eventTypes: ['crash.test'] });
   for (let i = 0; i < EVENTS; i++) expect((await publisher.events.publish({ applicationId: DEFAULT_APPLICATION_ID, type: 'crash.test', payload: { i }, apiKeyId: null })).deliveries).toBe(ENDPOINTS);
 
+  s.workerProcess = await startRole('worker', s.t.env);
   await rx.waitFor(TOTAL * 0.3, 60_000);
   const killedAt = rx.count();
   s.workerProcess!.cli.child.kill('SIGKILL');
   expect(await s.workerProcess!.cli.exited).toBe('SIGKILL');
   expect(rx.count()).toBeLessThan(TOTAL);
 
-  s.workerProcess = await startRole('worker', s.t.env, { port: s.workerPort });
+  s.workerProcess = await startRole('worker', s.t.env, { port: s.workerProcess.port });
   await eventually(async () => ((await s.t.db.webhookDelivery.count({ where: { status: 'delivered' } })) === TOTAL ? true : undefined), 'all deliveries delivered', 90_000);
 
   const statuses = await s.t.db.webhookDelivery.groupBy({ by: ['status'], _count: true });
