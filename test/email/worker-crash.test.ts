@@ -32,8 +32,6 @@ test('worker SIGKILLed in the middle of 1,000 emails, then restarted: all arrive
   const { key } = await createApiKeyService({ db: t.db }).create({ name: 'crash', scopes: ['emails:send'] });
   const api = await startRole('api', t.env);
   running.push(api);
-  let worker = await startRole('worker', t.env);
-  running.push(worker);
   // Slow the server a little so the kill lands mid-run, with sends in flight.
   smtp.setDelay(5);
 
@@ -44,6 +42,10 @@ test('worker SIGKILLed in the middle of 1,000 emails, then restarted: all arrive
     ids.push(...res.body.data.map((a: { id: string }) => a.id));
   }
 
+  // The worker starts once all are accepted: on a fast machine it could otherwise finish them
+  // while the batches are still being posted, and the kill would land on an idle worker.
+  let worker = await startRole('worker', t.env);
+  running.push(worker);
   await smtp.waitForMessages(TOTAL * 0.3, 60_000);
   worker.cli.child.kill('SIGKILL');
   expect(await worker.cli.exited).toBe('SIGKILL');
