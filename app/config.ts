@@ -115,7 +115,7 @@ const schema = z
       .transform((v) => v.split(',').map((s) => Math.round(Number(s) * 1000))),
     /** Sweeper period: how often the worker looks for due rows without a job. */
     SWEEP_INTERVAL_MS: positiveInt.default(5_000),
-    /** Events, webhook deliveries and attempts older than this are deleted, and email bodies dropped (retention/sweep.ts). */
+    /** Events, webhook deliveries and attempts, and inbound messages older than this are deleted, and email bodies dropped (retention/sweep.ts). */
     RETENTION_DAYS: positiveInt.max(3650).default(30),
     /** How long an api process trusts a cached key look-up: revocation takes effect within this. */
     API_KEY_CACHE_TTL_MS: z.coerce.number().int().min(0).default(5_000),

@@ -1,17 +1,22 @@
 /**
  * Retention (an application's retentionDays setting, else RETENTION_DAYS, 30 by default): events older than the period are deleted with their
  * webhook deliveries and attempts; emails older than it that reached a final state keep their
- * row (status, recipients, subject, metadata, attempts) and lose their bodies, template data and
- * attachments.
+ * row (status, recipients, subject, metadata, attempts, delivery reports) and lose their bodies,
+ * template data and attachments; inbound messages kept for inspection (inbound_messages: the
+ * envelope and the first 16 KiB of mail that changed nothing) older than it are deleted, those
+ * that name no application under RETENTION_DAYS. Delivery reports (email_reports) hold no raw
+ * mail, only what was classified (kind, recipient, status, a one-line diagnostic): they stay on
+ * the email's timeline like its attempts.
  *
- * The worker's sweeper runs this in bounded batches (BATCH events or emails per statement) with a
- * pause between them (PAUSE_MS) and at most RUN_BUDGET_MS of work per sweep, so a large backlog
+ * The worker's sweeper runs this in bounded batches (BATCH events, emails or inbound messages per
+ * statement) with a pause between them (PAUSE_MS) and at most RUN_BUDGET_MS of work per sweep,
+ * shared equally by the three kinds, so a large backlog
  * (a first run over a year of history) goes out gradually instead of in one long transaction
  * that would hold locks, bloat WAL and slow the accept path. Rows are picked with SKIP LOCKED, so
  * worker replicas sweeping at once share the work instead of waiting on each other.
  */
 import { Counter, type Registry } from 'prom-client';
-import type { Db } from '../db/client';
+import { Prisma, type Db } from '../db/client';
 import type { Sweep } from '../queue/processor';
 
 const DAY_MS = 24 * 3600_000;
@@ -19,7 +24,7 @@ const DAY_MS = 24 * 3600_000;
 export interface RetentionOptions {
   /** RETENTION_DAYS: for applications whose own retentionDays setting is null. */
   retentionDays: number;
-  /** Events (or emails) per statement. */
+  /** Events, emails or inbound messages per statement. */
   batch?: number;
   /** Pause between two statements. */
   pauseMs?: number;
@@ -33,7 +38,7 @@ export const RETENTION_DEFAULTS = { batch: 500, pauseMs: 100, runBudgetMs: 2_000
 export function createRetentionMetrics(registry: Registry) {
   const deleted = new Counter({
     name: 'easeemail_retention_rows_deleted_total',
-    help: 'Rows deleted by retention (RETENTION_DAYS), by table: events, webhook_deliveries, webhook_attempts',
+    help: 'Rows deleted by retention (RETENTION_DAYS), by table: events, webhook_deliveries, webhook_attempts, inbound_messages',
     labelNames: ['table'] as const,
     registers: [registry],
   });
@@ -49,6 +54,12 @@ export function createRetentionMetrics(registry: Registry) {
 }
 
 export type RetentionMetrics = ReturnType<typeof createRetentionMetrics>;
+
+/** Whose rows a batch is about, and their period (null: RETENTION_DAYS). */
+interface Owner<Id extends string | null> {
+  id: Id;
+  retentionDays: number | null;
+}
 
 export function createRetentionSweep(deps: { db: Db; metrics?: RetentionMetrics } & RetentionOptions): Sweep {
   const { db, metrics } = deps;
@@ -92,24 +103,49 @@ export function createRetentionSweep(deps: { db: Db; metrics?: RetentionMetrics 
     return n;
   }
 
-  async function run(): Promise<number> {
-    // Each application's own period (its retentionDays setting), or RETENTION_DAYS.
-    const applications = await db.application.findMany({ select: { id: true, retentionDays: true } });
+  /**
+   * One batch of old inbound messages of an application, or (applicationId null) of those that
+   * name none; rows deleted. Walks inbound_messages (applicationId, receivedAt) from the old end.
+   */
+  async function deleteInboundMessages(applicationId: string | null, cutoff: Date): Promise<number> {
+    const owner = applicationId === null ? Prisma.sql`"applicationId" IS NULL` : Prisma.sql`"applicationId" = ${applicationId}::uuid`;
+    const n = await db.$executeRaw`
+      DELETE FROM "inbound_messages" WHERE "id" IN (
+        SELECT "id" FROM "inbound_messages" WHERE ${owner} AND "receivedAt" < ${cutoff}::timestamp(3)
+        ORDER BY "receivedAt" LIMIT ${batch} FOR UPDATE SKIP LOCKED)`;
+    metrics?.deleted('inbound_messages', n);
+    return n;
+  }
+
+  /**
+   * Batches of one kind, owner after owner (each under its own period), until nothing is left or
+   * this kind's share of the run's budget is spent; rows acted on.
+   */
+  async function drain<Id extends string | null>(owners: Owner<Id>[], step: (owner: Id, cutoff: Date) => Promise<number>, shareMs: number): Promise<number> {
+    const started = now();
     let total = 0;
-    // Half the budget each, so a long event backlog does not keep email bodies waiting.
-    for (const step of [deleteEvents, dropEmailBodies]) {
-      const started = now();
-      for (const app of applications) {
-        const cutoff = new Date(now() - (app.retentionDays ?? deps.retentionDays) * DAY_MS);
-        for (;;) {
-          const n = await step(app.id, cutoff);
-          total += n;
-          if (n === 0 || now() - started >= budgetMs / 2) break;
-          await new Promise((r) => setTimeout(r, pauseMs));
-        }
-        if (now() - started >= budgetMs / 2) break;
+    for (const owner of owners) {
+      const cutoff = new Date(now() - (owner.retentionDays ?? deps.retentionDays) * DAY_MS);
+      for (;;) {
+        const n = await step(owner.id, cutoff);
+        total += n;
+        if (n === 0 || now() - started >= shareMs) break;
+        await new Promise((r) => setTimeout(r, pauseMs));
       }
+      if (now() - started >= shareMs) break;
     }
+    return total;
+  }
+
+  async function run(): Promise<number> {
+    // Each application's own period (its retentionDays setting), or RETENTION_DAYS; oldest first.
+    const applications = await db.application.findMany({ select: { id: true, retentionDays: true }, orderBy: { createdAt: 'asc' } });
+    // An equal share of the budget each, so a long event backlog does not keep the others waiting.
+    const share = budgetMs / 3;
+    let total = await drain(applications, deleteEvents, share);
+    total += await drain(applications, dropEmailBodies, share);
+    // Inbound mail that names no application is kept as long as the installation default says.
+    total += await drain<string | null>([...applications, { id: null, retentionDays: null }], deleteInboundMessages, share);
     return total;
   }
 

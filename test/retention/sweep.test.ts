@@ -2,9 +2,12 @@
  * Retention on a real schema: events older than RETENTION_DAYS go with their deliveries and
  * attempts, in bounded batches; old finished emails keep their row, recipients and attempts and
  * lose bodies, template data and attachments; newer rows and unfinished emails are untouched;
- * the metric counts what was deleted.
+ * inbound messages kept for inspection go under their application's period (RETENTION_DAYS for
+ * those that name none) while delivery reports stay on the email's timeline; the metric counts
+ * what was deleted.
  */
 import { Registry } from 'prom-client';
+import { DEFAULT_APPLICATION_ID } from '../../app/applications/default';
 import { createRetentionMetrics, createRetentionSweep } from '../../app/retention/sweep';
 import { createTestEnvironment, type TestEnvironment } from '../support/isolation';
 
@@ -88,4 +91,45 @@ it("an application's own retentionDays replaces RETENTION_DAYS for its rows", as
   await createRetentionSweep({ db: t.db, retentionDays: 30, pauseMs: 1 }).run();
   expect(await t.db.event.findUnique({ where: { id: short.id } })).toBeNull();
   expect(await t.db.event.findUnique({ where: { id: defaultApp.id } })).not.toBeNull();
+});
+
+async function inboundMessage(receivedAt: Date, applicationId: string | null) {
+  return t.db.inboundMessage.create({
+    data: { applicationId, reason: 'auto_reply', detail: 'out of office', mailFrom: 'mailer-daemon@example.net', rcptTo: ['bounces+x.y@bounces.example.com'], size: 40, sample: 'Subject: Out of office\r\n\r\nBack Monday.', receivedAt },
+  });
+}
+
+it('deletes old inbound messages under their application\'s period, those naming none under RETENTION_DAYS; delivery reports stay', async () => {
+  const short = await t.db.application.create({ data: { name: `inbound-short-${Date.now()}`, retentionDays: 3 } });
+  const old = new Date(Date.now() - 40 * DAY);
+  const fiveDays = new Date(Date.now() - 5 * DAY);
+  const recent = new Date(Date.now() - DAY);
+  for (let i = 0; i < 12; i++) await inboundMessage(new Date(old.getTime() + i), DEFAULT_APPLICATION_ID);
+  for (let i = 0; i < 3; i++) await inboundMessage(new Date(old.getTime() + i), null);
+  const kept = [
+    await inboundMessage(fiveDays, DEFAULT_APPLICATION_ID), // RETENTION_DAYS (30)
+    await inboundMessage(fiveDays, null), // RETENTION_DAYS too
+    await inboundMessage(recent, short.id), // its own 3 days
+  ];
+  const shortExpired = await inboundMessage(fiveDays, short.id);
+  const bounced = await email(old, 'sent');
+  const report = await t.db.emailReport.create({
+    data: { applicationId: DEFAULT_APPLICATION_ID, emailId: bounced.id, kind: 'hard_bounce', recipient: 'b@example.com', status: '5.1.1', diagnostic: '550 5.1.1 no such user', dedupeKey: 'hard_bounce:b@example.com', receivedAt: old },
+  });
+
+  const registry = new Registry();
+  const metrics = createRetentionMetrics(registry);
+  // One batch per kind per run: the oldest application (`default`) first, 5 of its 12.
+  expect(await createRetentionSweep({ db: t.db, retentionDays: 30, batch: 5, pauseMs: 1, runBudgetMs: 0, metrics }).run()).toBe(1 + 5);
+  expect(await t.db.inboundMessage.count()).toBe(12 + 3 + 4 - 5);
+
+  const sweep = createRetentionSweep({ db: t.db, retentionDays: 30, batch: 5, pauseMs: 1, metrics });
+  expect(await sweep.run()).toBe(7 + 1 + 3);
+  expect(await sweep.run()).toBe(0);
+  expect((await t.db.inboundMessage.findMany({ select: { id: true } })).map((m) => m.id).sort()).toEqual(kept.map((m) => m.id).sort());
+  expect(await t.db.inboundMessage.findUnique({ where: { id: shortExpired.id } })).toBeNull();
+
+  expect(await t.db.emailReport.findUnique({ where: { id: report.id } })).toMatchObject({ kind: 'hard_bounce', diagnostic: '550 5.1.1 no such user' });
+  expect(await t.db.email.findUniqueOrThrow({ where: { id: bounced.id } })).toMatchObject({ status: 'sent', text: null });
+  expect(await registry.metrics()).toContain('easeemail_retention_rows_deleted_total{table="inbound_messages"} 16');
 });
