@@ -96,7 +96,7 @@ export function createRetentionSweep(deps: { db: Db; metrics?: RetentionMetrics 
       UPDATE "emails" SET "text" = NULL, "html" = NULL, "attachments" = NULL, "templateData" = NULL
       WHERE "id" IN (
         SELECT "id" FROM "emails"
-        WHERE "applicationId" = ${applicationId}::uuid AND "createdAt" < ${cutoff}::timestamp(3) AND "status" IN ('sent', 'failed', 'cancelled')
+        WHERE "applicationId" = ${applicationId}::uuid AND "createdAt" < ${cutoff}::timestamp(3) AND "status" IN ('sent', 'failed', 'cancelled', 'bounced', 'suppressed')
           AND ("text" IS NOT NULL OR "html" IS NOT NULL OR "attachments" IS NOT NULL OR "templateData" IS NOT NULL)
         ORDER BY "createdAt" LIMIT ${batch} FOR UPDATE SKIP LOCKED)`;
     metrics?.dropped(n);

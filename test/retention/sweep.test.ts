@@ -32,7 +32,7 @@ async function eventWithHistory(createdAt: Date, endpointId: string, attempts: n
   });
 }
 
-async function email(createdAt: Date, status: 'sent' | 'queued') {
+async function email(createdAt: Date, status: 'sent' | 'queued' | 'bounced' | 'suppressed') {
   return t.db.email.create({
     data: {
       status, from: 'a@example.com', to: ['b@example.com'], cc: [], bcc: [], replyTo: [], subject: 'kept', text: 'body', html: '<p>body</p>',
@@ -50,13 +50,16 @@ it('deletes old events with their deliveries and attempts and drops old email bo
   const keptEvent = await eventWithHistory(recent, endpoint.id, 2);
   const oldSent = await email(old, 'sent');
   const oldQueued = await email(old, 'queued');
+  // Finished too, since deliverability: every recipient hard-bounced, or none left to send to.
+  const oldBounced = await email(old, 'bounced');
+  const oldSuppressed = await email(old, 'suppressed');
   const recentSent = await email(recent, 'sent');
 
   const registry = new Registry();
   const metrics = createRetentionMetrics(registry);
   // No time budget: one batch of each kind per run, so the bound is visible.
   const bounded = createRetentionSweep({ db: t.db, retentionDays: 30, batch: 10, pauseMs: 1, runBudgetMs: 0, metrics });
-  expect(await bounded.run()).toBe(10 + 10 + 30 + 1);
+  expect(await bounded.run()).toBe(10 + 10 + 30 + 3);
   expect(await t.db.event.count()).toBe(16);
 
   const sweep = createRetentionSweep({ db: t.db, retentionDays: 30, batch: 10, pauseMs: 1, metrics });
@@ -70,6 +73,9 @@ it('deletes old events with their deliveries and attempts and drops old email bo
   const stripped = await t.db.email.findUniqueOrThrow({ where: { id: oldSent.id }, include: { attempts: true } });
   expect(stripped).toMatchObject({ status: 'sent', to: ['b@example.com'], subject: 'kept', text: null, html: null, attachments: null, templateData: null, metadata: { k: 'v' } });
   expect(stripped.attempts).toHaveLength(1);
+  for (const id of [oldBounced.id, oldSuppressed.id]) {
+    expect(await t.db.email.findUniqueOrThrow({ where: { id } })).toMatchObject({ subject: 'kept', text: null, html: null, attachments: null, templateData: null });
+  }
   for (const id of [oldQueued.id, recentSent.id]) {
     expect(await t.db.email.findUniqueOrThrow({ where: { id } })).toMatchObject({ text: 'body', html: '<p>body</p>', templateData: { name: 'Ann' } });
   }
@@ -78,7 +84,7 @@ it('deletes old events with their deliveries and attempts and drops old email bo
   expect(text).toContain('easeemail_retention_rows_deleted_total{table="events"} 25');
   expect(text).toContain('easeemail_retention_rows_deleted_total{table="webhook_deliveries"} 25');
   expect(text).toContain('easeemail_retention_rows_deleted_total{table="webhook_attempts"} 75');
-  expect(text).toContain('easeemail_retention_email_bodies_dropped_total 1');
+  expect(text).toContain('easeemail_retention_email_bodies_dropped_total 3');
 });
 
 it("an application's own retentionDays replaces RETENTION_DAYS for its rows", async () => {
