@@ -20,14 +20,14 @@ export function createOutgoingMail(deps: { suppressions: SuppressionCheck; verp?
       const suppressed = await suppressions.suppressedAmong(email.applicationId, recipients);
       if (recipients.length > 0 && suppressed.length === recipients.length) return { kind: 'suppressed', suppressed };
       const composed = await composeMessage(email);
-      const envelope = composed.envelope as { from: string; to: string[] };
+      const { envelope } = composed;
       if (suppressed.length > 0) {
         const dropped = new Set(suppressed);
         envelope.to = envelope.to.filter((a) => !dropped.has(normaliseAddress(a) ?? a));
       }
       if (verp) envelope.from = verp.returnPath(email.id);
-      const raw = dkim && isInDomain(email.from, dkim.domain) ? signMessage(composed.raw as Buffer, dkim) : composed.raw;
-      return { kind: 'send', message: { envelope, raw }, suppressed };
+      const raw = dkim && isInDomain(email.from, dkim.domain) ? signMessage(composed.raw, dkim) : composed.raw;
+      return { kind: 'send', message: { ...composed, envelope, raw }, suppressed };
     },
   };
 }

@@ -3,11 +3,10 @@
  * (implemented by deliverability/outgoing.ts): the message to send, and who was left out because
  * they are suppressed; or that nobody is left.
  */
-import type { SendMailOptions } from 'nodemailer';
-import type { StoredEmail } from './message';
+import type { OutgoingMessage, StoredEmail } from './message';
 
 export type PreparedMessage =
-  | { kind: 'send'; message: SendMailOptions; suppressed: string[] }
+  | { kind: 'send'; message: OutgoingMessage; suppressed: string[] }
   | { kind: 'suppressed'; suppressed: string[] };
 
 export interface OutgoingMail {

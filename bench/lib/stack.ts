@@ -10,6 +10,9 @@
  * deployment model gives them in production (the heap cap derived from the pod's memory limit),
  * so peak RSS is measured under the caps they run with; BENCH_NODE_OPTIONS replaces it for both
  * (e.g. "--max-old-space-size=160" to see the effect of another cap, "" for none).
+ * BENCH_CPU_PROF=<dir> writes a V8 CPU profile of every api and worker process into <dir>
+ * (open it in Chrome DevTools; Node refuses --cpu-prof in NODE_OPTIONS, so it is an argument).
+ * BENCH_NODE_ARGS adds node arguments to both (space-separated, e.g. "--require ./probe.js").
  */
 import { execFile } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
@@ -93,7 +96,12 @@ export async function benchStack(label: string, env: Env, scopes: string[] = ['a
       NODE_OPTIONS: benchNodeOptions(role),
       ...extraEnv,
     };
-    const { cli, url } = await startRole(role, roleEnv, { main, timeoutMs: 60_000 });
+    const profileDir = process.env.BENCH_CPU_PROF;
+    const nodeArgs = [
+      ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profileDir, role)}`] : []),
+      ...(process.env.BENCH_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? []),
+    ];
+    const { cli, url } = await startRole(role, roleEnv, { main, timeoutMs: 60_000, nodeArgs });
     const proc: RoleProcess = {
       role,
       pid: cli.child.pid!,

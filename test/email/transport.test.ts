@@ -2,6 +2,7 @@
  * The SMTP transport against real smtp-server instances: smtps (implicit TLS), STARTTLS required,
  * authentication, and how failures are classified (retry or give up).
  */
+import { composeMail, type OutgoingMessage } from '../../app/email/message';
 import { classifySmtpError, createSmtpTransport, smtpPoolOptions, type MailTransport } from '../../app/email/transport';
 import { startSmtpServer, type TestSmtpServer } from '../support/smtp';
 
@@ -25,7 +26,10 @@ function transport(url: string) {
   return t;
 }
 
-const message = { from: 'a@example.com', to: 'b@example.com', subject: 'transport', text: 'hello' };
+let message: OutgoingMessage;
+beforeAll(async () => {
+  message = await composeMail({ from: 'a@example.com', to: 'b@example.com', subject: 'transport', text: 'hello' });
+});
 
 test('smtps:// with authentication, over implicit TLS', async () => {
   const s = await server({ secure: true, auth: { user: 'mailer', pass: 'p@ss:word' } });
@@ -35,6 +39,11 @@ test('smtps:// with authentication, over implicit TLS', async () => {
   const [msg] = await s.waitForMessages(1);
   expect(msg.authUser).toBe('mailer');
   expect(msg.parsed().subject).toBe('transport');
+  // The composed buffer goes out as it is: its Message-ID, and the envelope derived from the headers.
+  expect(msg.parsed().header('message-id')).toBe(message.messageId);
+  expect(msg.envelope).toEqual({ mailFrom: 'a@example.com', rcptTo: ['b@example.com'] });
+  expect(info.messageId).toBe(message.messageId);
+  expect(info.accepted).toEqual(['b@example.com']);
 });
 
 test('smtp:// with requireTLS=true upgrades with STARTTLS, and refuses a server without it', async () => {

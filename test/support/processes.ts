@@ -35,9 +35,9 @@ process.once('exit', () => {
  * Starts `easeemail <args>` with exactly the given environment (plus PATH/HOME): the sources
  * under tsx, or `main`, a compiled app/main.js (the benchmarks run what the image runs).
  */
-export function startCli(args: string[], env: Env, opts: { main?: string } = {}): CliProcess {
+export function startCli(args: string[], env: Env, opts: { main?: string; nodeArgs?: string[] } = {}): CliProcess {
   // One process (no tsx wrapper), so signals, SIGKILL included, reach the app itself.
-  const child = spawn(process.execPath, [...(opts.main ? [opts.main] : ['--import', 'tsx', MAIN]), ...args], {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), ...(opts.main ? [opts.main] : ['--import', 'tsx', MAIN]), ...args], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -98,12 +98,14 @@ export interface RoleOptions {
   port?: number;
   timeoutMs?: number;
   main?: string;
+  /** Node options that NODE_OPTIONS cannot carry (e.g. --cpu-prof). */
+  nodeArgs?: string[];
 }
 
 /** Starts `easeemail api|worker` as its own process and waits until it answers; on failure says why, with its output. */
 export async function startRole(role: 'api' | 'worker', env: Env, opts: RoleOptions = {}): Promise<RoleProcess> {
   const port = opts.port ?? (await freePort());
-  const cli = startCli([role], { ...env, [role === 'api' ? 'PORT' : 'WORKER_HEALTH_PORT']: String(port) }, { main: opts.main });
+  const cli = startCli([role], { ...env, [role === 'api' ? 'PORT' : 'WORKER_HEALTH_PORT']: String(port) }, { main: opts.main, nodeArgs: opts.nodeArgs });
   const url = `http://127.0.0.1:${port}`;
   try {
     await waitForHttp(`${url}/health/${opts.waitFor ?? 'ready'}`, { timeoutMs: opts.timeoutMs ?? 30_000 });
