@@ -84,7 +84,7 @@ const schema = z
     PORT: listenPort.default(8000),
     HOST: z.string().default('0.0.0.0'),
     WORKER_HEALTH_PORT: listenPort.default(8001),
-    WORKER_CONCURRENCY: positiveInt.max(500).default(10),
+    WORKER_CONCURRENCY: positiveInt.max(500).default(50),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     RUN_MIGRATIONS: bool.default(false),
     SHUTDOWN_TIMEOUT_MS: positiveInt.default(25_000),

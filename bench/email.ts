@@ -17,6 +17,7 @@ import { runNodemailerBaseline } from './lib/nodemailer-baseline';
 import { measureHttpReference } from './lib/reference';
 import { describeMachine, fmt, loadAverage, printReport, runBenchmark, type ResultRow } from './lib/report';
 import { processCpuMs, sampleRss } from './lib/rss';
+import { sampleEmail } from './lib/sample-email';
 import { startSmtpSink } from './lib/smtp-sink';
 import { benchNodeOptions, benchStack, compiledMain, type RoleProcess } from './lib/stack';
 import { summarize } from '../test/support/stats';
@@ -31,16 +32,7 @@ const SMTP_POOL_SIZE = 5;
 
 const log = (msg: string) => console.error(`[bench:email] ${msg}`);
 
-function email(i: number) {
-  return {
-    from: 'Bench <bench@example.com>',
-    to: [`user${i}@example.com`],
-    subject: `Your order #${i} has shipped`,
-    text: `Hello,\n\nyour order #${i} is on its way.\n`,
-    html: `<p>Hello,</p><p>your order <b>#${i}</b> is on its way.</p>`,
-    tags: ['bench'],
-  };
-}
+const email = sampleEmail;
 
 function post(apiKey: string, path: string, body: unknown): LoadRequest {
   return { method: 'POST', path, headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify(body) };

@@ -15,7 +15,13 @@
  * Concurrent jobs share round trips (shared/coalesce.ts): their claims go in one statement, and
  * their outcomes (with events and deliveries) in another. Each row keeps its own compare-and-set.
  * So an email costs, beyond SMTP, a share of two statements and of BullMQ's one fetch-and-finish
- * script; before this it was a claim plus BEGIN, two statements a result and COMMIT.
+ * script; before this it was a claim plus BEGIN, two statements a result and COMMIT. The share
+ * shrinks as more jobs run at once (WORKER_CONCURRENCY), which is why the default is well above
+ * the SMTP pool: jobs waiting for a connection cost nothing but their message's memory.
+ *
+ * That memory is bounded apart from the concurrency: the claim brings the body (text, html,
+ * attachments) only of small emails; a larger one loads it after taking its share of a byte
+ * budget, so a run of 7 MiB attachments cannot take the worker past its heap cap.
  */
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { Db } from '../db/client';
@@ -23,6 +29,7 @@ import type { Logger } from '../log';
 import { JOBS, jobRowId } from '../queue';
 import type { QueueProcessor } from '../queue/processor';
 import type { JobProducer } from '../queue/producer';
+import { createByteBudget } from '../shared/byte-budget';
 import { createCoalescer } from '../shared/coalesce';
 import { fanOutInsert } from '../webhooks';
 import { emailEventPayload, type EmailEventSource } from './events';
@@ -37,6 +44,8 @@ interface ClaimedEmail extends StoredEmail, EmailEventSource {
   apiKeyId: string | null;
   createdAt: Date;
   scheduledAt: Date | null;
+  /** Stored size of text, html and attachments; above INLINE_BODY_BYTES they are not in the claim's row. */
+  bodyBytes: number;
 }
 
 export interface EmailProcessorDeps {
@@ -75,11 +84,22 @@ interface ClaimRequest {
 /** One statement or transaction at a time: what arrives meanwhile joins the next, bigger one. */
 const MAX_IN_FLIGHT = 1;
 const MAX_PER_STATEMENT = 500;
+/** Bodies up to this size come with the claim (most emails); larger ones are loaded within the budget. */
+const INLINE_BODY_BYTES = 64 * 1024;
+/**
+ * Heap a worker lets message content take at once. An email in flight holds about three times its
+ * stored size (the stored strings, the decoded attachments, the composed message): the largest
+ * accepted email (10 MiB request) then takes ~30 MiB, so two fit beside everything else under the
+ * worker's 240 MiB heap cap; small emails (inline) are not counted, 50 of them are < 10 MiB.
+ */
+const BODY_MEMORY_BUDGET_BYTES = 64 * 1024 * 1024;
+const BODY_MEMORY_FACTOR = 3;
 /** A terminal outcome is written again after these pauses before the job gives up (the send happened). */
 const FINISH_RETRY_DELAYS_MS = [200, 1_000, 3_000];
 
 export function createEmailProcessor(deps: EmailProcessorDeps): QueueProcessor {
   const { db, jobs, log, transport, outgoing, metrics, leaseMs, maxAttempts } = deps;
+  const bodyBudget = createByteBudget(BODY_MEMORY_BUDGET_BYTES);
 
   const claim = createCoalescer<ClaimRequest>({
     maxInFlight: MAX_IN_FLIGHT,
@@ -93,7 +113,9 @@ export function createEmailProcessor(deps: EmailProcessorDeps): QueueProcessor {
             OR ("status" = 'scheduled' AND "scheduledAt" <= timezone('UTC', now()))
             OR ("status" = 'sending' AND "updatedAt" < timezone('UTC', now()) - make_interval(secs => ${leaseMs / 1000})))
           RETURNING "id", "applicationId", "apiKeyId", "from", "to", "cc", "bcc", "replyTo", "subject", "text", "html", "headers", "attachments",
-                    "tags", "metadata", "messageId", "attemptCount", "createdAt", "scheduledAt"
+                    "tags", "metadata", "messageId", "attemptCount", "createdAt", "scheduledAt",
+                    (COALESCE(octet_length("text"), 0) + COALESCE(octet_length("html"), 0)
+                     + CASE WHEN "attachments" IS NULL OR "attachments" = '[]'::jsonb THEN 0 ELSE octet_length("attachments"::text) END)::int AS "bodyBytes"
         ), abandoned AS (
           UPDATE "email_attempts" SET "finishedAt" = timezone('UTC', now()), "outcome" = 'retry',
                  "error" = 'abandoned: the worker stopped during this attempt'
@@ -102,7 +124,12 @@ export function createEmailProcessor(deps: EmailProcessorDeps): QueueProcessor {
           INSERT INTO "email_attempts" ("id", "applicationId", "emailId", "number", "startedAt")
           SELECT gen_random_uuid(), "applicationId", "id", "attemptCount", timezone('UTC', now()) FROM claimed
         )
-        SELECT * FROM claimed`;
+        SELECT "id", "applicationId", "apiKeyId", "from", "to", "cc", "bcc", "replyTo", "subject", "headers", "tags", "metadata", "messageId",
+               "attemptCount", "createdAt", "scheduledAt", "bodyBytes",
+               CASE WHEN "bodyBytes" <= ${INLINE_BODY_BYTES} THEN "text" END AS "text",
+               CASE WHEN "bodyBytes" <= ${INLINE_BODY_BYTES} THEN "html" END AS "html",
+               CASE WHEN "bodyBytes" <= ${INLINE_BODY_BYTES} THEN "attachments" END AS "attachments"
+        FROM claimed`;
       const byId = new Map(rows.map((r) => [r.id, r]));
       for (const r of requests) r.claimed = byId.get(r.id);
     },
@@ -211,7 +238,18 @@ export function createEmailProcessor(deps: EmailProcessorDeps): QueueProcessor {
     await claim([request]);
     const email = request.claimed;
     if (!email) return notClaimed(job, emailId);
+    if (email.bodyBytes <= INLINE_BODY_BYTES) return send(email);
+    const release = await bodyBudget.acquire(email.bodyBytes * BODY_MEMORY_FACTOR);
+    try {
+      const body = await db.email.findFirstOrThrow({ where: { id: email.id, applicationId: email.applicationId }, select: { text: true, html: true, attachments: true } });
+      return await send({ ...email, ...body });
+    } finally {
+      release();
+    }
+  }
 
+  /** From a claimed email with its body to the recorded outcome. */
+  async function send(email: ClaimedEmail): Promise<string> {
     const prepared = await outgoing.prepare(email);
     if (prepared.kind === 'suppressed') {
       const finished = await finishSuppressed({ db, jobs }, email, prepared.suppressed);

@@ -38,6 +38,14 @@ import { createWebhookSweep } from '../webhooks/sweeper';
 import { runProcessors, startSweeper } from './run';
 import { warnUnlessNoEviction } from '../shared/redis-policy';
 
+/**
+ * The worker's hot statements are shared by its concurrent jobs (a claim, a suppression check and
+ * an outcome write in flight per queue, shared/coalesce.ts), so connections do not grow with
+ * WORKER_CONCURRENCY; the rest covers webhook jobs, sweeps, recoveries and jobs that found
+ * nothing to claim (20 is what the pool had at the former default of 10 jobs).
+ */
+const WORKER_DB_POOL_SIZE = 20;
+
 export interface RunningWorker {
   port: number;
   container: Container;
@@ -46,8 +54,7 @@ export interface RunningWorker {
 
 export async function startWorker(config: Config, log: Logger): Promise<RunningWorker> {
   const lifecycle = createLifecycle(log, config.shutdownTimeoutMs);
-  // Grows with the email jobs in flight: 2 connections per job, at least 10.
-  const c = createContainer({ role: 'worker', config, log, lifecycle, dbPoolSize: Math.max(10, config.workerConcurrency * 2) });
+  const c = createContainer({ role: 'worker', config, log, lifecycle, dbPoolSize: WORKER_DB_POOL_SIZE });
   const { db, redis, queues, metrics } = c;
   warnUnlessNoEviction(redis, log);
 

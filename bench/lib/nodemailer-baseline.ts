@@ -1,12 +1,15 @@
 /**
  * The delivery baseline: raw nodemailer with the pooled transport (the same pool options the
- * worker uses) sending N small messages to an SMTP server, in a process of its own like the
- * worker. Resolves with the time from the first send to the last accepted reply, and the CPU
+ * worker uses) sending N messages to an SMTP server, in a process of its own like the worker:
+ * the benchmarks' sample email with the id header the worker adds, so both do the same work. Resolves with the time from the first send to the last accepted reply, and the CPU
  * time the sending process used meanwhile.
  */
 import { fork } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import nodemailer from 'nodemailer';
+import { EMAIL_ID_HEADER } from '../../app/email/message';
 import { smtpPoolOptions, type SmtpSettings } from '../../app/email/transport';
+import { sampleEmail } from './sample-email';
 
 export function runNodemailerBaseline(settings: SmtpSettings, count: number): Promise<{ ms: number; perSecond: number; cpuMs: number }> {
   const child = fork(__filename, ['--child', JSON.stringify({ settings, count })], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
@@ -21,7 +24,10 @@ export function runNodemailerBaseline(settings: SmtpSettings, count: number): Pr
 
 async function runChild(settings: SmtpSettings, count: number): Promise<void> {
   const transport = nodemailer.createTransport(smtpPoolOptions(settings));
-  const message = (i: number) => ({ from: 'bench@example.com', to: `user${i}@example.com`, subject: `baseline ${i}`, text: 'Hello from the nodemailer baseline.' });
+  const message = (i: number) => {
+    const { from, to, subject, text, html } = sampleEmail(i);
+    return { from, to, subject, text, html, headers: { [EMAIL_ID_HEADER]: randomUUID() } };
+  };
   await transport.sendMail(message(-1)); // open a connection first, as a warm worker has
   const started = performance.now();
   const cpu = process.cpuUsage();

@@ -12,7 +12,8 @@
  * (e.g. "--max-old-space-size=160" to see the effect of another cap, "" for none).
  * BENCH_CPU_PROF=<dir> writes a V8 CPU profile of every api and worker process into <dir>
  * (open it in Chrome DevTools; Node refuses --cpu-prof in NODE_OPTIONS, so it is an argument).
- * BENCH_NODE_ARGS adds node arguments to both (space-separated, e.g. "--require ./probe.js").
+ * BENCH_NODE_ARGS adds node arguments to both (space-separated, e.g. "--require ./probe.js"), and
+ * BENCH_APP_ENV settings of the app ("WORKER_CONCURRENCY=32 SMTP_POOL_SIZE=8"), to try a setting.
  */
 import { execFile } from 'node:child_process';
 import { copyFileSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
@@ -86,7 +87,8 @@ export function compiledMain(): Promise<string | undefined> {
 export async function benchStack(label: string, env: Env, scopes: string[] = ['admin']): Promise<BenchStack> {
   await globalSetup(); // makes sure PostgreSQL and Redis answer and the database exists
   const main = await compiledMain();
-  const t = await createTestEnvironment(label, { ...BENCH_ENV, ...env });
+  const tried = Object.fromEntries((process.env.BENCH_APP_ENV?.split(/\s+/).filter(Boolean) ?? []).map((kv) => kv.split(/=(.*)/s).slice(0, 2)));
+  const t = await createTestEnvironment(label, { ...BENCH_ENV, ...env, ...tried });
   const { key } = await createApiKeyService({ db: t.db }).create({ name: `bench ${label}`, scopes });
   const processes: RoleProcess[] = [];
 

@@ -60,7 +60,7 @@ const SHARED_SETTINGS = {
   RUN_MIGRATIONS: 'false',
   SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
   WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'false',
-  WORKER_CONCURRENCY: '10',
+  WORKER_CONCURRENCY: '50',
   WORKER_HEALTH_PORT: String(WORKER_HEALTH_PORT),
 } as const satisfies Settings;
 
@@ -176,7 +176,7 @@ export function createModel(options: ModelOptions = {}): DeploymentModel {
           maxReplicas: 20,
           // CPU still counts: deliveries to fast peers are CPU-bound (README, Performance).
           targetCpuUtilizationPercent: 70,
-          // A replica runs WORKER_CONCURRENCY (10) emails and 50 webhooks at once; 100 ready jobs
+          // A replica runs WORKER_CONCURRENCY (50) emails and 50 webhooks at once; 100 ready jobs
           // each is a few seconds of work at the measured rates, a minute behind a slow peer.
           backlog: {
             scaler: 'external-metric',

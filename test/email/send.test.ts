@@ -87,6 +87,25 @@ describe('POST /v1/emails', () => {
     expect(Date.parse(email.sentAt)).toBeGreaterThanOrEqual(Date.parse(email.createdAt));
   });
 
+  test('a large email (its body loaded after the claim, within the memory budget) arrives whole', async () => {
+    const big = Buffer.alloc(3 * 1024 * 1024);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 7919) % 251;
+    const html = `<p>${'large body '.repeat(20_000)}</p>`;
+    const res = await s.call('POST', '/v1/emails', {
+      to: 'big@example.com',
+      subject: 'Large',
+      text: 'see attachment',
+      html,
+      attachments: [{ filename: 'data.bin', content: big.toString('base64'), contentType: 'application/octet-stream' }],
+    });
+    expect(res.status).toBe(202);
+    const p = (await sent(res.body.id)).parsed();
+    expect(p.text?.trim()).toBe('see attachment');
+    expect(p.html?.trim()).toBe(html);
+    expect(p.attachments).toHaveLength(1);
+    expect(p.attachments[0].content.equals(big)).toBe(true);
+  });
+
   test('uses MAIL_FROM when from is absent', async () => {
     const res = await s.call('POST', '/v1/emails', { to: 'x@example.com', subject: 'Default sender', text: 'x' });
     const msg = await sent(res.body.id);

@@ -228,7 +228,7 @@ describe.each(PROFILES)('policy: %s profile', (profile) => {
       RUN_MIGRATIONS: 'false',
       SHUTDOWN_TIMEOUT_MS: '25000',
       WEBHOOK_ALLOW_PRIVATE_NETWORKS: profile === 'prod' ? 'false' : 'true',
-      WORKER_CONCURRENCY: '10',
+      WORKER_CONCURRENCY: '50',
       WORKER_HEALTH_PORT: '8001',
     });
   });
