@@ -34,6 +34,7 @@ import { MAX_INLINE_WAIT_MS, type EndpointRateLimiter } from './rate-limiter';
 import { retryDelayMs } from './retry-policy';
 import type { SecretBox } from './secrets';
 import type { SendResult, WebhookSender } from './sender';
+import type { Signer } from './signature';
 
 /** An endpoint whose attempts have all failed for this long is disabled (Svix's rule). */
 export const DISABLE_AFTER_FAILING_MS = 5 * 24 * 3600 * 1000;
@@ -146,9 +147,9 @@ export function createWebhookProcessor(deps: WebhookProcessorDeps): QueueProcess
       return 'endpoint disabled';
     }
 
-    let secrets: string[];
+    let signers: Signer[];
     try {
-      secrets = attempts.secretsFor(d);
+      signers = attempts.signersFor(d);
     } catch (err) {
       // Not transient: retrying cannot help until the secret is rotated (or the key restored).
       jobLog.error({ err }, 'cannot decrypt a webhook endpoint secret');
@@ -171,7 +172,7 @@ export function createWebhookProcessor(deps: WebhookProcessorDeps): QueueProcess
     let startedAt: Date;
     let result: SendResult;
     try {
-      ({ startedAt, result } = await attempts.send(d, secrets));
+      ({ startedAt, result } = await attempts.send(d, signers));
     } finally {
       slot.release();
     }

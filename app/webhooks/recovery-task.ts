@@ -118,7 +118,7 @@ export function createRecoveryProcessor(deps: RecoveryTaskDeps): QueueProcessor 
             return finish('failed', 'the endpoint was disabled during the recovery; enable it and recover again');
           }
           if (d.rateLimit !== null) await waitForSendSlot(d.endpointId, d.rateLimit);
-          const { startedAt, result } = await attempts.send(d, attempts.secretsFor(d));
+          const { startedAt, result } = await attempts.send(d, attempts.signersFor(d));
           const ok = result.outcome === 'success';
           recording.push(store.record({ id: d.id, startedAt, result, status: ok ? 'delivered' : 'failed', nextAttemptAt: null, at: new Date(now()) }));
           deps.onResend?.(ok ? 'delivered' : 'failed');

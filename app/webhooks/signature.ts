@@ -1,15 +1,36 @@
 /**
  * Standard Webhooks signing (https://www.standardwebhooks.com): the signed content is
- * `${webhook-id}.${webhook-timestamp}.${body}`, HMAC-SHA256 keyed with the secret's decoded
- * bytes, sent as `v1,<base64>`. During a rotation every live secret signs, space-separated, so
- * receivers holding either the old or the new secret verify.
+ * `${webhook-id}.${webhook-timestamp}.${body}`, sent as `v1,<base64 HMAC-SHA256>` keyed with a
+ * `whsec_` secret's decoded bytes, or as `v1a,<base64 ed25519 signature>` made with a `whsk_`
+ * secret key (receivers verify it with the `whpk_` public key). During a rotation every live
+ * secret signs, each in its own scheme, space-separated, so receivers holding either the old or
+ * the new secret (or public key) verify.
  */
-import { createHmac } from 'node:crypto';
-import { secretKeyBytes } from './secrets';
+import { createHmac, sign } from 'node:crypto';
+import { ed25519KeyPair, schemeOfSecret, secretKeyBytes, type SignatureScheme } from './secrets';
+
+/** Signs the content of one message; built once per secret (the ed25519 key is parsed once). */
+export interface Signer {
+  readonly scheme: SignatureScheme;
+  /** `v1,<base64>` or `v1a,<base64>` of `${webhookId}.${timestampSeconds}.${body}`. */
+  sign(webhookId: string, timestampSeconds: number, body: string): string;
+}
+
+const content = (webhookId: string, timestampSeconds: number, body: string) => `${webhookId}.${timestampSeconds}.${body}`;
+
+/** The signer of a secret, by its prefix; throws when the secret is neither format (nothing of it is in the message). */
+export function signerFor(secret: string): Signer {
+  const scheme = schemeOfSecret(secret);
+  if (scheme === 'ed25519') {
+    const { privateKey } = ed25519KeyPair(secret);
+    return { scheme, sign: (id, ts, body) => `v1a,${sign(null, Buffer.from(content(id, ts, body)), privateKey).toString('base64')}` };
+  }
+  const key = secretKeyBytes(secret);
+  return { scheme, sign: (id, ts, body) => `v1,${createHmac('sha256', key).update(content(id, ts, body)).digest('base64')}` };
+}
 
 export function signatureFor(secret: string, webhookId: string, timestampSeconds: number, body: string): string {
-  const mac = createHmac('sha256', secretKeyBytes(secret)).update(`${webhookId}.${timestampSeconds}.${body}`).digest('base64');
-  return `v1,${mac}`;
+  return signerFor(secret).sign(webhookId, timestampSeconds, body);
 }
 
 export interface SignedHeaders {
@@ -18,11 +39,11 @@ export interface SignedHeaders {
   'webhook-signature': string;
 }
 
-export function signedHeaders(input: { webhookId: string; timestampSeconds: number; body: string; secrets: readonly string[] }): SignedHeaders {
-  if (input.secrets.length === 0) throw new Error('signing needs at least one secret');
+export function signedHeaders(input: { webhookId: string; timestampSeconds: number; body: string; signers: readonly Signer[] }): SignedHeaders {
+  if (input.signers.length === 0) throw new Error('signing needs at least one secret');
   return {
     'webhook-id': input.webhookId,
     'webhook-timestamp': String(input.timestampSeconds),
-    'webhook-signature': input.secrets.map((s) => signatureFor(s, input.webhookId, input.timestampSeconds, input.body)).join(' '),
+    'webhook-signature': input.signers.map((s) => s.sign(input.webhookId, input.timestampSeconds, input.body)).join(' '),
   };
 }
