@@ -1,14 +1,15 @@
 /**
- * Webhook endpoints: CRUD, secrets (shown on creation and on request, stored only encrypted),
- * rotation with a 24 h overlap, and disabling (by a user, by a 410 Gone, or after failing for
+ * Webhook endpoints: CRUD, secrets (HMAC secrets shown on creation and on request; of an ed25519
+ * key pair only the public key, ever; stored only encrypted), rotation with a 24 h overlap (also
+ * to another signing scheme), and disabling (by a user, by a 410 Gone, or after failing for
  * five days straight), which also fails the endpoint's pending deliveries so their state is
  * visible at once rather than when each one's retry comes due.
  */
 import { randomUUID } from 'node:crypto';
 import type { Db, Prisma } from '../db/client';
 import { ConflictError, NotFoundError } from '../errors';
-import type { EndpointCreateInput, EndpointUpdateInput } from './schemas';
-import { generateSecret, type SecretBox } from './secrets';
+import type { EndpointCreateInput, EndpointUpdateInput, RotateSecretInput } from './schemas';
+import { generateSigningSecret, publicKeyOf, type SecretBox, type SignatureScheme } from './secrets';
 
 /** How long a rotated-out secret keeps signing alongside the new one. */
 export const ROTATION_OVERLAP_MS = 24 * 3600 * 1000;
@@ -26,12 +27,30 @@ export function endpointView(row: EndpointRow) {
     disabledReason: row.disabledReason,
     failingSince: row.failingSince?.toISOString() ?? null,
     rateLimit: row.rateLimit,
+    signatureScheme: row.signatureScheme as SignatureScheme,
+    publicKey: row.publicKey,
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
   };
 }
 
 export type EndpointView = ReturnType<typeof endpointView>;
+
+/** What GET /secret and a rotation answer: what a receiver needs to verify, never a private key. */
+export type SecretView =
+  | { signatureScheme: 'hmac-sha256'; secret: string; previousSecretExpiresAt: string | null }
+  | { signatureScheme: 'ed25519'; publicKey: string; previousSecretExpiresAt: string | null };
+
+function secretView(secret: string, previousSecretExpiresAt: string | null): SecretView {
+  const publicKey = publicKeyOf(secret);
+  return publicKey === null ? { signatureScheme: 'hmac-sha256', secret, previousSecretExpiresAt } : { signatureScheme: 'ed25519', publicKey, previousSecretExpiresAt };
+}
+
+/** The columns a new current secret sets: its ciphertext, its scheme and (ed25519) its public key. */
+function currentSecretColumns(secrets: SecretBox, secret: string, id: string) {
+  const publicKey = publicKeyOf(secret);
+  return { secretEncrypted: secrets.encrypt(secret, id), signatureScheme: publicKey === null ? 'hmac-sha256' : 'ed25519', publicKey };
+}
 
 /**
  * Disables an endpoint and fails its pending deliveries, in one transaction. Returns false when
@@ -61,9 +80,10 @@ export function createEndpointService(deps: { db: Db; secrets: SecretBox; now?: 
     return row;
   }
 
-  async function create(applicationId: string, input: EndpointCreateInput): Promise<EndpointView & { secret: string }> {
+  /** The answer carries the secret of an HMAC endpoint; an ed25519 one shows its publicKey (in the view) instead. */
+  async function create(applicationId: string, input: EndpointCreateInput): Promise<EndpointView & { secret?: string }> {
     const id = randomUUID();
-    const secret = input.secret ?? generateSecret();
+    const secret = input.secret ?? generateSigningSecret(input.signatureScheme ?? 'hmac-sha256');
     const row = await db.webhookEndpoint.create({
       data: {
         id,
@@ -74,10 +94,11 @@ export function createEndpointService(deps: { db: Db; secrets: SecretBox; now?: 
         enabled: input.enabled,
         rateLimit: input.rateLimit ?? null,
         ...(input.enabled ? {} : { disabledAt: new Date(now()), disabledReason: 'created disabled' }),
-        secretEncrypted: secrets.encrypt(secret, id),
+        ...currentSecretColumns(secrets, secret, id),
       },
     });
-    return { ...endpointView(row), secret };
+    const view = endpointView(row);
+    return view.signatureScheme === 'hmac-sha256' ? { ...view, secret } : view;
   }
 
   async function list(applicationId: string, input: { limit: number; cursor?: string }): Promise<{ data: EndpointView[]; nextCursor: string | null }> {
@@ -115,27 +136,30 @@ export function createEndpointService(deps: { db: Db; secrets: SecretBox; now?: 
     if (count === 0) throw new NotFoundError(`no webhook endpoint with id ${id}`);
   }
 
-  async function getSecret(applicationId: string, id: string): Promise<{ secret: string; previousSecretExpiresAt: string | null }> {
+  async function getSecret(applicationId: string, id: string): Promise<SecretView> {
     const row = await find(applicationId, id);
     const overlap = row.previousSecretExpiresAt && row.previousSecretExpiresAt.getTime() > now() ? row.previousSecretExpiresAt : null;
-    return { secret: secrets.decrypt(row.secretEncrypted, id), previousSecretExpiresAt: overlap?.toISOString() ?? null };
+    // Read from the secret itself (its prefix), the one source of truth for how it signs.
+    return secretView(secrets.decrypt(row.secretEncrypted, id), overlap?.toISOString() ?? null);
   }
 
   /**
    * A new secret signs from now on; the current one keeps signing too until the overlap ends,
    * so receivers can switch at their pace. Rotating again within the overlap drops the oldest.
+   * With `signatureScheme` the new secret is of that scheme (HMAC ⇄ ed25519); the previous one
+   * keeps signing in its own scheme during the overlap (a secret's prefix says how it signs).
    */
-  async function rotateSecret(applicationId: string, id: string): Promise<{ secret: string; previousSecretExpiresAt: string }> {
+  async function rotateSecret(applicationId: string, id: string, input: RotateSecretInput = {}): Promise<SecretView> {
     const row = await find(applicationId, id);
-    const secret = generateSecret();
+    const secret = generateSigningSecret(input.signatureScheme ?? (row.signatureScheme as SignatureScheme));
     const expires = new Date(now() + ROTATION_OVERLAP_MS);
     // Compare-and-set on the current ciphertext: of two concurrent rotations one wins, the other is told.
     const { count } = await db.webhookEndpoint.updateMany({
       where: { id, applicationId, secretEncrypted: row.secretEncrypted },
-      data: { secretEncrypted: secrets.encrypt(secret, id), previousSecretEncrypted: row.secretEncrypted, previousSecretExpiresAt: expires },
+      data: { ...currentSecretColumns(secrets, secret, id), previousSecretEncrypted: row.secretEncrypted, previousSecretExpiresAt: expires },
     });
     if (count === 0) throw new ConflictError(`webhook endpoint ${id} was deleted or rotated concurrently; read its secret again`);
-    return { secret, previousSecretExpiresAt: expires.toISOString() };
+    return secretView(secret, expires.toISOString());
   }
 
   return { create, list, get: async (applicationId: string, id: string) => endpointView(await find(applicationId, id)), update, remove, getSecret, rotateSecret };

@@ -13,10 +13,12 @@ import { idempotencyKeyHeader, jsonContent as json, problemResponses } from '../
 import type { EndpointService } from './endpoints';
 import type { EventService } from './event-service';
 import type { EventTypeService } from './event-types';
-import { endpointSchemas, endpointView, eventView, listQuery, publishEventSchema, secretView } from './schemas';
+import { endpointSchemas, endpointView, eventView, listQuery, publishEventSchema, rotateSecretSchema, secretView } from './schemas';
 
 const idParams = z.object({ id: z.uuid() });
-const endpointWithSecret = endpointView.extend({ secret: z.string() }).meta({ id: 'WebhookEndpointCreated' });
+const endpointWithSecret = endpointView
+  .extend({ secret: z.string().optional().meta({ description: 'hmac-sha256 endpoints only: the shared secret (whsec_...). An ed25519 endpoint answers its publicKey instead; its private key is never shown' }) })
+  .meta({ id: 'WebhookEndpointCreated' });
 const endpointList = z.object({ data: z.array(endpointView), nextCursor: z.uuid().nullable() });
 const publishedEvent = z.object({ id: z.uuid(), type: z.string(), deliveries: z.number().int().meta({ description: 'endpoints it fans out to' }) });
 const retried = z.object({ id: z.uuid(), status: z.literal('pending') });
@@ -30,7 +32,9 @@ function openApi(): ZodOpenApiPathsObject {
       post: {
         operationId: 'createWebhookEndpoint',
         summary: 'Create a webhook endpoint',
-        description: 'The answer carries the signing secret (whsec_...). Literal private, loopback and link-local addresses are refused.',
+        description:
+          'The answer carries the signing secret (whsec_...) of an hmac-sha256 endpoint, or the public key (whpk_...) of an ed25519 one (`signatureScheme`). ' +
+          'Literal private, loopback and link-local addresses are refused.',
         tags: ENDPOINTS,
         requestBody: json(create),
         responses: { '201': { description: 'Created', ...json(endpointWithSecret) }, ...problemResponses(400, 401, 403, 415, 422, 429) },
@@ -70,7 +74,7 @@ function openApi(): ZodOpenApiPathsObject {
     '/v1/webhook-endpoints/{id}/secret': {
       get: {
         operationId: 'getWebhookEndpointSecret',
-        summary: 'Get the signing secret',
+        summary: 'Get the signing secret (hmac-sha256) or the public key (ed25519)',
         tags: ENDPOINTS,
         requestParams: { path: idParams },
         responses: { '200': { description: 'The secret', ...json(secretView) }, ...problemResponses(401, 403, 404, 429) },
@@ -79,11 +83,14 @@ function openApi(): ZodOpenApiPathsObject {
     '/v1/webhook-endpoints/{id}/rotate-secret': {
       post: {
         operationId: 'rotateWebhookEndpointSecret',
-        summary: 'Rotate the signing secret',
-        description: 'The new secret signs from now on; the previous one keeps signing alongside it (a second v1 signature) for 24 h.',
+        summary: 'Rotate the signing secret, optionally to another scheme',
+        description:
+          'The new secret (or ed25519 key pair) signs from now on; the previous one keeps signing alongside it for 24 h, in its own scheme ' +
+          '(a second `v1` or `v1a` signature). The body is optional: `{"signatureScheme": "ed25519"}` switches an HMAC endpoint to ed25519, and back.',
         tags: ENDPOINTS,
         requestParams: { path: idParams },
-        responses: { '200': { description: 'The new secret', ...json(secretView) }, ...problemResponses(401, 403, 404, 409, 429) },
+        requestBody: { required: false, ...json(rotateSecretSchema) },
+        responses: { '200': { description: 'The new secret, or the new public key', ...json(secretView) }, ...problemResponses(400, 401, 403, 404, 409, 415, 422, 429) },
       },
     },
     '/v1/events': {
@@ -163,7 +170,8 @@ export function webhookRoutes(deps: {
     ctx.body = await endpoints.getSecret(applicationOf(ctx).id, idParam(ctx.params.id, 'webhook endpoint'));
   });
   router.post('/v1/webhook-endpoints/:id/rotate-secret', ...manage, async (ctx) => {
-    ctx.body = await endpoints.rotateSecret(applicationOf(ctx).id, idParam(ctx.params.id, 'webhook endpoint'));
+    const id = idParam(ctx.params.id, 'webhook endpoint');
+    ctx.body = await endpoints.rotateSecret(applicationOf(ctx).id, id, parseWith(rotateSecretSchema, ctx.request.body));
   });
 
   router.post('/v1/events', ...publish, async (ctx) => {

@@ -49,7 +49,8 @@ const MATRIX: Record<string, Row> = {
   updateWebhookEndpoint: { outcome: 'not-found', body: { description: 'taken over' } },
   deleteWebhookEndpoint: { outcome: 'not-found' },
   getWebhookEndpointSecret: { outcome: 'not-found' },
-  rotateWebhookEndpointSecret: { outcome: 'not-found' },
+  // Nor may B switch the scheme of A's endpoint.
+  rotateWebhookEndpointSecret: { outcome: 'not-found', body: { signatureScheme: 'ed25519' } },
   publishEvent: { outcome: 'creates-own', body: { type: 'order.paid', payload: { by: 'B' } } },
   getEvent: { outcome: 'not-found' },
   retryWebhookDelivery: { outcome: 'not-found' },

@@ -107,6 +107,8 @@ export interface StackOptions {
   scopes?: string[];
   /** The in-process worker's logger (default testLog), to read what it logs. */
   workerLog?: Logger;
+  /** The in-process api's logger (default testLog), to read what it logs. */
+  apiLog?: Logger;
 }
 
 async function prepare(label: string, opts: StackOptions): Promise<{ t: TestEnvironment; smtp: TestSmtpServer; key: string }> {
@@ -149,7 +151,7 @@ function assemble(parts: { t: TestEnvironment; smtp: TestSmtpServer; key: string
 /** The api (and by default the worker) in this process. */
 export async function startStack(label: string, opts: StackOptions = {}): Promise<Stack> {
   const { t, smtp, key } = await prepare(label, opts);
-  const api = await startApi(t.config, testLog);
+  const api = await startApi(t.config, opts.apiLog ?? testLog);
   const worker = opts.worker === false ? undefined : await startWorker(t.config, opts.workerLog ?? testLog);
   const base = `http://127.0.0.1:${api.port}`;
   // Ready means PostgreSQL and Redis answered: before that the rate limiter would fail open.

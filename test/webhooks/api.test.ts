@@ -55,7 +55,8 @@ describe('endpoints', () => {
     const read = await s.json('GET', `/v1/webhook-endpoints/${created.id}`);
     expect(read).not.toHaveProperty('secret');
     expect(read).toEqual((({ secret: _, ...rest }) => rest)(created));
-    expect(await s.json('GET', `/v1/webhook-endpoints/${created.id}/secret`)).toEqual({ secret: created.secret, previousSecretExpiresAt: null });
+    expect(created).toMatchObject({ signatureScheme: 'hmac-sha256', publicKey: null });
+    expect(await s.json('GET', `/v1/webhook-endpoints/${created.id}/secret`)).toEqual({ signatureScheme: 'hmac-sha256', secret: created.secret, previousSecretExpiresAt: null });
 
     const updated = await s.json('PATCH', `/v1/webhook-endpoints/${created.id}`, { eventTypes: [], description: null, url: 'https://hooks.example.com/v2' });
     expect(updated).toMatchObject({ eventTypes: [], description: null, url: 'https://hooks.example.com/v2' });
@@ -75,11 +76,27 @@ describe('endpoints', () => {
     await expectProblem(await s.call('GET', `/v1/webhook-endpoints/${created.id}`), 404, /no webhook endpoint/);
   });
 
-  it('appear in the OpenAPI document', async () => {
-    const doc = (await (await fetch(`${s.base}/openapi.json`)).json()) as { paths: Record<string, object> };
+  it('appear in the OpenAPI document, with the signing scheme and public key', async () => {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const doc = (await (await fetch(`${s.base}/openapi.json`)).json()) as { paths: Record<string, any>; components: { schemas: Record<string, any> } };
     for (const path of ['/v1/webhook-endpoints', '/v1/webhook-endpoints/{id}', '/v1/webhook-endpoints/{id}/secret', '/v1/webhook-endpoints/{id}/rotate-secret', '/v1/events', '/v1/events/{id}', '/v1/webhook-deliveries/{id}/retry']) {
       expect(doc.paths).toHaveProperty([path]);
     }
+    const schemas = doc.components.schemas;
+    expect(schemas.WebhookSignatureScheme).toMatchObject({ type: 'string', enum: ['hmac-sha256', 'ed25519'] });
+    expect(JSON.stringify(schemas.WebhookEndpointCreate.properties.signatureScheme)).toMatch(/WebhookSignatureScheme/);
+    expect(schemas.WebhookEndpoint.required).toEqual(expect.arrayContaining(['signatureScheme', 'publicKey']));
+    expect(schemas.WebhookEndpointCreated.required).not.toContain('secret');
+    // GET /secret and a rotation answer either the shared secret or the public key, by scheme.
+    const variants = schemas.WebhookEndpointSecret.oneOf ?? schemas.WebhookEndpointSecret.anyOf;
+    expect(variants.map((v: { required: string[] }) => [...v.required].sort())).toEqual([
+      ['previousSecretExpiresAt', 'secret', 'signatureScheme'],
+      ['previousSecretExpiresAt', 'publicKey', 'signatureScheme'],
+    ]);
+    const rotate = doc.paths['/v1/webhook-endpoints/{id}/rotate-secret'].post;
+    expect(rotate.requestBody).toMatchObject({ required: false });
+    expect(JSON.stringify(rotate.requestBody)).toMatch(/WebhookEndpointSecretRotate/);
+    expect(schemas.WebhookEndpointSecretRotate.properties).toHaveProperty('signatureScheme');
   });
 });
 
@@ -112,6 +129,8 @@ describe('bad requests: 4xx problem+json, nothing stored', () => {
     ['description too long', { url: 'https://a.example.com/', description: 'x'.repeat(501) }, /\/description/],
     ['unknown field', { url: 'https://a.example.com/', colour: 'red' }, /colour/],
     ['bad secret', { url: 'https://a.example.com/', secret: 'hunter2' }, /must start with "whsec_"/],
+    ['unknown signing scheme', { url: 'https://a.example.com/', signatureScheme: 'rsa' }, /\/signatureScheme/],
+    ['a secret with ed25519', { url: 'https://a.example.com/', signatureScheme: 'ed25519', secret: `whsec_${Buffer.alloc(32, 7).toString('base64')}` }, /only an hmac-sha256 endpoint takes a secret/],
     ['enabled not boolean', { url: 'https://a.example.com/', enabled: 'yes' }, /\/enabled/],
     ['array body', [{ url: 'https://a.example.com/' }], /invalid request body/],
   ];
@@ -156,6 +175,7 @@ describe('bad requests: 4xx problem+json, nothing stored', () => {
       await expectProblem(await s.call('DELETE', `/v1/webhook-endpoints/${id}`), 404, /no webhook endpoint/);
       await expectProblem(await s.call('GET', `/v1/webhook-endpoints/${id}/secret`), 404, /no webhook endpoint/);
       await expectProblem(await s.call('POST', `/v1/webhook-endpoints/${id}/rotate-secret`), 404, /no webhook endpoint/);
+      await expectProblem(await s.call('POST', `/v1/webhook-endpoints/${id}/rotate-secret`, { signatureScheme: 'ed25519' }), 404, /no webhook endpoint/);
     }
   });
 
@@ -164,6 +184,7 @@ describe('bad requests: 4xx problem+json, nothing stored', () => {
     ['a private URL', { url: 'http://10.0.0.1/' }, /private \(RFC 1918\)/],
     ['a bad event type list', { eventTypes: [1] }, /\/eventTypes\/0/],
     ['a secret (rotate instead)', { secret: 'whsec_abc' }, /secret/],
+    ['a signing scheme (rotate instead)', { signatureScheme: 'ed25519' }, /signatureScheme/],
     ['enabled as a string', { enabled: 'true' }, /\/enabled/],
   ])('PATCH /v1/webhook-endpoints/:id with %s → 422', async (_, body, detail) => {
     const problem = await expectProblem(await s.call('PATCH', `/v1/webhook-endpoints/${existing.id}`, body), 422);
