@@ -10,6 +10,7 @@ import type { Db, Prisma } from '../db/client';
 import { ConflictError, NotFoundError } from '../errors';
 import type { EndpointCreateInput, EndpointUpdateInput, RotateSecretInput } from './schemas';
 import { generateSigningSecret, publicKeyOf, type SecretBox, type SignatureScheme } from './secrets';
+import { signerFor } from './signature';
 
 /** How long a rotated-out secret keeps signing alongside the new one. */
 export const ROTATION_OVERLAP_MS = 24 * 3600 * 1000;
@@ -136,6 +137,15 @@ export function createEndpointService(deps: { db: Db; secrets: SecretBox; now?: 
     if (count === 0) throw new NotFoundError(`no webhook endpoint with id ${id}`);
   }
 
+  function usable(sealed: string, id: string): boolean {
+    try {
+      signerFor(secrets.decrypt(sealed, id));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   async function getSecret(applicationId: string, id: string): Promise<SecretView> {
     const row = await find(applicationId, id);
     const overlap = row.previousSecretExpiresAt && row.previousSecretExpiresAt.getTime() > now() ? row.previousSecretExpiresAt : null;
@@ -148,18 +158,20 @@ export function createEndpointService(deps: { db: Db; secrets: SecretBox; now?: 
    * so receivers can switch at their pace. Rotating again within the overlap drops the oldest.
    * With `signatureScheme` the new secret is of that scheme (HMAC ⇄ ed25519); the previous one
    * keeps signing in its own scheme during the overlap (a secret's prefix says how it signs).
+   * A current secret that cannot sign (ENCRYPTION_KEY changed, a damaged key) is not kept for the
+   * overlap: it would fail every delivery, and rotating is what the failed ones tell users to do.
    */
   async function rotateSecret(applicationId: string, id: string, input: RotateSecretInput = {}): Promise<SecretView> {
     const row = await find(applicationId, id);
     const secret = generateSigningSecret(input.signatureScheme ?? (row.signatureScheme as SignatureScheme));
-    const expires = new Date(now() + ROTATION_OVERLAP_MS);
+    const expires = usable(row.secretEncrypted, id) ? new Date(now() + ROTATION_OVERLAP_MS) : null;
     // Compare-and-set on the current ciphertext: of two concurrent rotations one wins, the other is told.
     const { count } = await db.webhookEndpoint.updateMany({
       where: { id, applicationId, secretEncrypted: row.secretEncrypted },
-      data: { ...currentSecretColumns(secrets, secret, id), previousSecretEncrypted: row.secretEncrypted, previousSecretExpiresAt: expires },
+      data: { ...currentSecretColumns(secrets, secret, id), previousSecretEncrypted: expires ? row.secretEncrypted : null, previousSecretExpiresAt: expires },
     });
     if (count === 0) throw new ConflictError(`webhook endpoint ${id} was deleted or rotated concurrently; read its secret again`);
-    return secretView(secret, expires.toISOString());
+    return secretView(secret, expires?.toISOString() ?? null);
   }
 
   return { create, list, get: async (applicationId: string, id: string) => endpointView(await find(applicationId, id)), update, remove, getSecret, rotateSecret };

@@ -249,6 +249,15 @@ describe('an unreadable secret', () => {
     expect(d.attemptCount).toBe(0);
     expect(d.lastError).toBe("endpoint secret: cannot decrypt (was ENCRYPTION_KEY changed?); rotate the endpoint's secret, then retry");
     expect(rx.count()).toBe(0);
+
+    // Doing what it says works at once: the unreadable secret is not kept to sign alongside the new one.
+    const rotated = await s.json('POST', `/v1/webhook-endpoints/${ep.id}/rotate-secret`);
+    expect(rotated).toEqual({ signatureScheme: 'hmac-sha256', secret: expect.stringMatching(/^whsec_/), previousSecretExpiresAt: null });
+    await s.json('POST', `/v1/webhook-deliveries/${d.id}/retry`);
+    const [req] = await rx.waitFor(1);
+    expect(req.headers['webhook-signature'].split(' ')).toHaveLength(1);
+    expect(new Webhook(rotated.secret).verify(req.body, req.headers)).toBeDefined();
+    await settled(published.id, 'delivered');
   });
 });
 

@@ -235,6 +235,16 @@ describe('a stored ed25519 key that cannot be used', () => {
     expect(d.lastError).toBe("endpoint secret: the ed25519 public key does not match its seed; rotate the endpoint's secret, then retry");
     expect(rx.count()).toBe(0);
     expect(logLines.some((l) => l.includes('cannot decrypt a webhook endpoint secret') && l.includes(ep.id))).toBe(true);
+
+    // Rotating repairs it: the broken key is not kept for the overlap (it could not sign).
+    const rotated = await json('POST', `/v1/webhook-endpoints/${ep.id}/rotate-secret`);
+    expect(rotated).toEqual({ signatureScheme: 'ed25519', publicKey: expect.stringMatching(PUBLIC_KEY), previousSecretExpiresAt: null });
+    expect(await s.t.db.webhookEndpoint.findUniqueOrThrow({ where: { id: ep.id } })).toMatchObject({ previousSecretEncrypted: null, previousSecretExpiresAt: null });
+    await json('POST', `/v1/webhook-deliveries/${d.id}/retry`);
+    const [req] = await rx.waitFor(1);
+    expect(signatureVersions(req.headers)).toEqual(['v1a']);
+    expect(verifiesV1a(rotated.publicKey, req.body, req.headers)).toBe(true);
+    await settled(published.id, 'delivered');
   });
 });
 
