@@ -126,7 +126,7 @@ const COMMANDS: Record<string, Command> = {
     summary: 'manage applications (tenants): create NAME | list | disable NAME|ID | enable NAME|ID',
     usage:
       'easeemail applications create NAME [--description TEXT] [--json]\n  easeemail applications list [--json]\n  easeemail applications disable NAME|ID\n  easeemail applications enable NAME|ID\n\n' +
-      'Settings (rate limit, default from, sender domains, retention) are changed with PATCH /v1/applications/{name} (README).',
+      'Settings (rate limit, default from, sender domains, retention, quotas) are changed with PATCH /v1/applications/{name} (README).',
     options: { description: { type: 'string' }, json: { type: 'boolean' } },
     async run({ values, positionals }) {
       const cfg = config(['database']);

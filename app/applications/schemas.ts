@@ -12,6 +12,10 @@ export const applicationName = z
 
 const DOMAIN = /^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
 
+/** The largest quota a setting takes: beyond these a quota limits nothing a single installation could send. */
+export const QUOTA_MAX = { minute: 1_000_000, day: 1_000_000_000 } as const;
+const quota = (max: number) => z.number().int().min(1).max(max).nullable().optional();
+
 /** Settings an application may override; null (or absent at creation) = the installation's value. */
 const settings = {
   rateLimitPerSecond: z.number().int().min(1).max(100_000).nullable().optional().meta({ description: 'requests per second for the application, shared by all its API keys; null = RATE_LIMIT_PER_SECOND' }),
@@ -23,6 +27,10 @@ const settings = {
     .optional()
     .meta({ description: 'when not empty, `from` must be on one of these domains or a subdomain' }),
   retentionDays: z.number().int().min(1).max(3_650).nullable().optional().meta({ description: 'days finished emails and events are kept; null = the installation default' }),
+  emailQuotaPerMinute: quota(QUOTA_MAX.minute).meta({ description: 'emails accepted per minute (a batch counts each email; an email to several recipients counts one); null = no quota' }),
+  emailQuotaPerDay: quota(QUOTA_MAX.day).meta({ description: 'emails accepted per UTC day (SES calls it Max24HourSend); null = no quota' }),
+  eventQuotaPerMinute: quota(QUOTA_MAX.minute).meta({ description: 'events published per minute (one per event, whatever its fan-out); null = no quota' }),
+  eventQuotaPerDay: quota(QUOTA_MAX.day).meta({ description: 'events published per UTC day; null = no quota' }),
 };
 const description = z.string().max(1_000).nullable().optional();
 
@@ -45,6 +53,10 @@ export const applicationSchema = z
     defaultFrom: z.string().nullable(),
     allowedSenderDomains: z.array(z.string()),
     retentionDays: z.number().int().nullable(),
+    emailQuotaPerMinute: z.number().int().nullable(),
+    emailQuotaPerDay: z.number().int().nullable(),
+    eventQuotaPerMinute: z.number().int().nullable(),
+    eventQuotaPerDay: z.number().int().nullable(),
     createdAt: z.iso.datetime(),
     updatedAt: z.iso.datetime(),
     disabledAt: z.iso.datetime().nullable(),

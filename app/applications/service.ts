@@ -7,7 +7,7 @@
  * (settings, disabling) reaches every api replica within `cacheTtlMs`.
  */
 import type { Db } from '../db/client';
-import { ConflictError, NotFoundError } from '../errors';
+import { ConflictError, NotFoundError, ValidationError, type FieldError } from '../errors';
 import type { Application } from '../generated/prisma/client';
 import { looksLikeUuid } from '../shared/ids';
 import type { ApplicationContext, ApplicationLookup } from '../shared/application';
@@ -30,6 +30,10 @@ export function toApplicationView(row: Application): ApplicationView {
     defaultFrom: row.defaultFrom,
     allowedSenderDomains: row.allowedSenderDomains,
     retentionDays: row.retentionDays,
+    emailQuotaPerMinute: row.emailQuotaPerMinute,
+    emailQuotaPerDay: row.emailQuotaPerDay,
+    eventQuotaPerMinute: row.eventQuotaPerMinute,
+    eventQuotaPerDay: row.eventQuotaPerDay,
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
     disabledAt: row.disabledAt ? row.disabledAt.toISOString() : null,
@@ -47,8 +51,25 @@ export function toApplicationContext(row: Application): ApplicationContext {
       defaultFrom: row.defaultFrom,
       allowedSenderDomains: row.allowedSenderDomains,
       retentionDays: row.retentionDays,
+      emailQuotaPerMinute: row.emailQuotaPerMinute,
+      emailQuotaPerDay: row.emailQuotaPerDay,
+      eventQuotaPerMinute: row.eventQuotaPerMinute,
+      eventQuotaPerDay: row.eventQuotaPerDay,
     },
   };
+}
+
+type Quotas = Pick<Application, 'emailQuotaPerMinute' | 'emailQuotaPerDay' | 'eventQuotaPerMinute' | 'eventQuotaPerDay'>;
+
+/** A per-minute quota above its per-day one is a typo (it could never be reached): refused, naming the field. */
+function checkQuotas(q: Quotas): void {
+  const errors: FieldError[] = [];
+  for (const [minute, day] of [['emailQuotaPerMinute', 'emailQuotaPerDay'], ['eventQuotaPerMinute', 'eventQuotaPerDay']] as const) {
+    const perMinute = q[minute];
+    const perDay = q[day];
+    if (perMinute !== null && perDay !== null && perMinute > perDay) errors.push({ path: `/${minute}`, message: `must not exceed ${day} (${perDay})` });
+  }
+  if (errors.length > 0) throw new ValidationError(`invalid settings: ${errors.map((e) => `${e.path.slice(1)} ${e.message}`).join('; ')}`, errors);
 }
 
 type ResolvedApplication = Awaited<ReturnType<ApplicationLookup['forRequest']>>;
@@ -70,9 +91,17 @@ export function createApplicationService(deps: { db: Db; cacheTtlMs?: number; no
   }
 
   async function create(input: CreateApplicationInput): Promise<ApplicationView> {
+    const quotas: Quotas = {
+      emailQuotaPerMinute: input.emailQuotaPerMinute ?? null,
+      emailQuotaPerDay: input.emailQuotaPerDay ?? null,
+      eventQuotaPerMinute: input.eventQuotaPerMinute ?? null,
+      eventQuotaPerDay: input.eventQuotaPerDay ?? null,
+    };
+    checkQuotas(quotas);
     try {
       const row = await db.application.create({
         data: {
+          ...quotas,
           name: input.name,
           description: input.description ?? null,
           rateLimitPerSecond: input.rateLimitPerSecond ?? null,
@@ -100,6 +129,12 @@ export function createApplicationService(deps: { db: Db; cacheTtlMs?: number; no
 
   async function update(idOrName: string, patch: UpdateApplicationInput): Promise<ApplicationView> {
     const current = await findRow(idOrName);
+    checkQuotas({
+      emailQuotaPerMinute: patch.emailQuotaPerMinute !== undefined ? patch.emailQuotaPerMinute : current.emailQuotaPerMinute,
+      emailQuotaPerDay: patch.emailQuotaPerDay !== undefined ? patch.emailQuotaPerDay : current.emailQuotaPerDay,
+      eventQuotaPerMinute: patch.eventQuotaPerMinute !== undefined ? patch.eventQuotaPerMinute : current.eventQuotaPerMinute,
+      eventQuotaPerDay: patch.eventQuotaPerDay !== undefined ? patch.eventQuotaPerDay : current.eventQuotaPerDay,
+    });
     try {
       const row = await db.application.update({ where: { id: current.id }, data: { ...patch, updatedAt: new Date(now()) } });
       cache.clear();

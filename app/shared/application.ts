@@ -23,6 +23,11 @@ export interface ApplicationSettings {
   /** Empty: any sender domain. */
   allowedSenderDomains: string[];
   retentionDays: number | null;
+  /** Quotas (app/http/quotas.ts): emails accepted / events published per UTC minute and UTC day; null = no quota. */
+  emailQuotaPerMinute: number | null;
+  emailQuotaPerDay: number | null;
+  eventQuotaPerMinute: number | null;
+  eventQuotaPerDay: number | null;
 }
 
 /** The application a request acts on (ctx.state.application). */
