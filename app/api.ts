@@ -76,7 +76,7 @@ export async function startApi(config: Config, log: Logger): Promise<RunningApi>
 
   // The /v1 API: one module per domain; order does not matter.
   const modules: ApiModule[] = [
-    applicationRoutes({ applications, auth: { apiKeys, applications } }),
+    applicationRoutes({ applications, auth: { apiKeys, applications }, quotas: rateLimit }),
     apiKeyRoutes({ apiKeys, applications, auth: { apiKeys, applications } }),
     emailRoutes({ emails, idempotency, auth }),
     templateRoutes({ templates, auth }),

@@ -101,6 +101,20 @@ export class RateLimitedError extends AppError {
   }
 }
 
+/**
+ * An application's quota (emails or events per minute or per day) has no room for the request;
+ * it was refused whole and consumed nothing. Retry-After: until the quota's window resets.
+ */
+export class QuotaExceededError extends AppError {
+  readonly status = 429;
+  readonly type = 'quota-exceeded';
+  readonly title = 'Quota exceeded';
+  constructor(message: string, retryAfterSeconds: number) {
+    super(message);
+    this.headers = { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) };
+  }
+}
+
 /** A dependency (PostgreSQL, Redis) cannot serve the request now; the client may retry later. */
 export class ServiceUnavailableError extends AppError {
   readonly status = 503;

@@ -5,7 +5,8 @@ import { requirePlatform, type Authenticator } from '../http/auth';
 import type { ApiModule } from '../http/module';
 import { parseWith } from '../http/validate';
 import { jsonContent as json, problemResponses } from '../shared/openapi';
-import { applicationListSchema, applicationParams, applicationSchema, createApplicationSchema, updateApplicationSchema } from './schemas';
+import type { RateLimit } from '../http/rate-limit';
+import { applicationListSchema, applicationParams, applicationSchema, applicationUsageSchema, createApplicationSchema, updateApplicationSchema } from './schemas';
 import type { ApplicationService } from './service';
 
 const TAGS = ['Applications'];
@@ -44,6 +45,18 @@ export const applicationsOpenApi: ZodOpenApiPathsObject = {
       responses: { '200': { description: 'The changed application', ...json(applicationSchema) }, ...problemResponses(400, 401, 403, 404, 409, 415, 422) },
     },
   },
+  '/v1/applications/{idOrName}/usage': {
+    get: {
+      operationId: 'getApplicationUsage',
+      summary: "An application's quota counters in their current windows (platform keys)",
+      description:
+        'Only the quotas the application has set are counted and listed. Windows are fixed: the clock minute and the UTC day (Redis\'s clock). ' +
+        'A request past a quota is 429 problem+json of type quota-exceeded with Retry-After; while Redis is unreachable quotas are not enforced and this answers 503.',
+      tags: TAGS,
+      requestParams: { path: applicationParams },
+      responses: { '200': { description: 'The counters', ...json(applicationUsageSchema) }, ...problemResponses(401, 403, 404) },
+    },
+  },
   '/v1/applications/{idOrName}/disable': {
     post: {
       operationId: 'disableApplication',
@@ -64,8 +77,13 @@ export const applicationsOpenApi: ZodOpenApiPathsObject = {
   },
 };
 
-export function applicationRoutes(deps: { applications: ApplicationService; auth: Authenticator }): ApiModule {
-  const { applications } = deps;
+export function applicationRoutes(deps: {
+  applications: ApplicationService;
+  auth: Authenticator;
+  /** Reads the quota counters (the rate limiter keeps them: app/http/quotas.ts). */
+  quotas: Pick<RateLimit, 'usage'>;
+}): ApiModule {
+  const { applications, quotas } = deps;
   const platform = requirePlatform(deps.auth);
   const router = new Router();
 
@@ -81,6 +99,10 @@ export function applicationRoutes(deps: { applications: ApplicationService; auth
   });
   router.patch('/v1/applications/:idOrName', platform, async (ctx) => {
     ctx.body = await applications.update(ctx.params.idOrName, parseWith(updateApplicationSchema, ctx.request.body));
+  });
+  router.get('/v1/applications/:idOrName/usage', platform, async (ctx) => {
+    const application = await applications.get(ctx.params.idOrName);
+    ctx.body = { id: application.id, name: application.name, quotas: await quotas.usage(application.id, application) };
   });
   router.post('/v1/applications/:idOrName/disable', platform, async (ctx) => {
     ctx.body = await applications.disable(ctx.params.idOrName);

@@ -66,4 +66,25 @@ export type ApplicationView = z.infer<typeof applicationSchema>;
 
 export const applicationListSchema = z.object({ data: z.array(applicationSchema) }).meta({ id: 'ApplicationList' });
 
+export const applicationUsageSchema = z
+  .object({
+    id: z.uuid(),
+    name: z.string(),
+    quotas: z
+      .array(
+        z.object({
+          setting: z.enum(['emailQuotaPerMinute', 'emailQuotaPerDay', 'eventQuotaPerMinute', 'eventQuotaPerDay']),
+          counts: z.enum(['emails', 'events']),
+          window: z.enum(['minute', 'day']).meta({ description: 'fixed windows: the clock minute, the UTC day' }),
+          limit: z.number().int(),
+          used: z.number().int().meta({ description: 'counted in the current window' }),
+          remaining: z.number().int(),
+          resetsAt: z.iso.datetime().meta({ description: 'when the current window ends and the count starts again at 0' }),
+        }),
+      )
+      .meta({ description: 'the quotas the application has set (the others are not counted)' }),
+  })
+  .meta({ id: 'ApplicationUsage' });
+export type ApplicationUsageView = z.infer<typeof applicationUsageSchema>;
+
 export const applicationParams = z.object({ idOrName: z.string().meta({ description: 'the application id or its name' }) });

@@ -4,10 +4,11 @@ import type { ZodOpenApiPathsObject } from 'zod-openapi';
 import type { RouteGuard } from '../http/auth';
 import type { Idempotency } from '../http/idempotency';
 import type { ApiModule } from '../http/module';
+import { batchUnits, ONE_UNIT } from '../http/quotas';
 import { parseWith } from '../http/validate';
 import { applicationOf } from '../shared/application';
 import { rowIdOr404 } from '../shared/ids';
-import { idempotencyKeyHeader, jsonContent as json, problemResponses } from '../shared/openapi';
+import { idempotencyKeyHeader, jsonContent as json, problemResponses, withQuotaHeaders } from '../shared/openapi';
 import {
   acceptedBatchSchema,
   acceptedEmailSchema,
@@ -19,6 +20,7 @@ import {
   sendBatchSchema,
   sendEmailSchema,
 } from './schemas';
+import { EMAIL_LIMITS } from './limits';
 import type { EmailService } from './service';
 
 const TAGS = ['Emails'];
@@ -32,7 +34,7 @@ export const emailsOpenApi: ZodOpenApiPathsObject = {
       tags: TAGS,
       requestParams: { header: idempotencyKeyHeader },
       requestBody: json(sendEmailSchema),
-      responses: { '202': { description: 'Accepted', ...json(acceptedEmailSchema) }, ...problemResponses(400, 401, 403, 409, 413, 415, 422, 429) },
+      responses: withQuotaHeaders({ '202': { description: 'Accepted', ...json(acceptedEmailSchema) }, ...problemResponses(400, 401, 403, 409, 413, 415, 422, 429) }),
     },
     get: {
       operationId: 'listEmails',
@@ -49,7 +51,7 @@ export const emailsOpenApi: ZodOpenApiPathsObject = {
       tags: TAGS,
       requestParams: { header: idempotencyKeyHeader },
       requestBody: json(sendBatchSchema),
-      responses: { '202': { description: 'All accepted, in request order', ...json(acceptedBatchSchema) }, ...problemResponses(400, 401, 403, 409, 413, 415, 422, 429) },
+      responses: withQuotaHeaders({ '202': { description: 'All accepted, in request order', ...json(acceptedBatchSchema) }, ...problemResponses(400, 401, 403, 409, 413, 415, 422, 429) }),
     },
   },
   '/v1/emails/{id}': {
@@ -81,14 +83,17 @@ const emailId = (value: string) => rowIdOr404(value, (quoted) => `no email ${quo
 export function emailRoutes(deps: { emails: EmailService; idempotency: Pick<Idempotency, 'respond'>; auth: RouteGuard }): ApiModule {
   const { emails, idempotency, auth } = deps;
   const send = auth('emails:send');
+  // The accept routes count against the application's email quotas: one per email.
+  const sendOne = auth('emails:send', { kind: 'emails', units: ONE_UNIT });
+  const sendBatch = auth('emails:send', { kind: 'emails', units: batchUnits(EMAIL_LIMITS.batch) });
   const read = auth('emails:read');
   const router = new Router();
 
-  router.post('/v1/emails', ...send, async (ctx) => {
+  router.post('/v1/emails', ...sendOne, async (ctx) => {
     const input = parseWith(sendEmailSchema, ctx.request.body);
     await idempotency.respond(ctx, 'POST /v1/emails', (claim) => emails.accept(input, { application: applicationOf(ctx), apiKeyId: ctx.state.apiKey.id, idempotency: claim }));
   });
-  router.post('/v1/emails/batch', ...send, async (ctx) => {
+  router.post('/v1/emails/batch', ...sendBatch, async (ctx) => {
     const inputs = parseWith(sendBatchSchema, ctx.request.body);
     await idempotency.respond(ctx, 'POST /v1/emails/batch', (claim) => emails.acceptBatch(inputs, { application: applicationOf(ctx), apiKeyId: ctx.state.apiKey.id, idempotency: claim }));
   });

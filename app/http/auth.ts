@@ -15,6 +15,8 @@ import type { ApiKeyService, AuthenticatedKey } from '../auth/api-keys';
 import { hasScope, PLATFORM_SCOPE, type Scope } from '../auth/scopes';
 import { BadRequestError, ForbiddenError, NotFoundError } from '../errors';
 import type { ApplicationContext, ApplicationLookup } from '../shared/application';
+import type { QuotaUse } from './quotas';
+import type { RateLimit } from './rate-limit';
 
 export const APPLICATION_HEADER = 'X-Application';
 
@@ -93,9 +95,13 @@ export function requirePlatform(auth: Authenticator) {
   };
 }
 
-/** What guards a /v1 route of an application's resources: `scope` on the request's application, then its rate limit. */
-export type RouteGuard = (scope: Scope) => Middleware[];
+/**
+ * What guards a /v1 route of an application's resources: `scope` on the request's application,
+ * then its rate limit, and, for a route that accepts emails or events, its quotas of that kind
+ * (`quota`; checked in the same Redis call as the rate limit).
+ */
+export type RouteGuard = (scope: Scope, quota?: QuotaUse) => Middleware[];
 
-export function createRouteGuard(deps: Authenticator & { rateLimit: Middleware }): RouteGuard {
-  return (scope) => [requireScope(deps, scope), deps.rateLimit];
+export function createRouteGuard(deps: Authenticator & { rateLimit: Pick<RateLimit, 'requests' | 'counting'> }): RouteGuard {
+  return (scope, quota) => [requireScope(deps, scope), quota ? deps.rateLimit.counting(quota) : deps.rateLimit.requests];
 }

@@ -15,7 +15,7 @@ import { APPLICATION_HEADER } from './auth';
  * part there. Every other /v1 operation acts on an application and documents the header.
  */
 export const PLATFORM_OPERATIONS: ReadonlySet<string> = new Set([
-  'createApplication', 'listApplications', 'getApplication', 'updateApplication', 'disableApplication', 'enableApplication',
+  'createApplication', 'listApplications', 'getApplication', 'getApplicationUsage', 'updateApplication', 'disableApplication', 'enableApplication',
   'createApiKey', 'revokeApiKey',
 ]);
 

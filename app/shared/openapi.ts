@@ -40,7 +40,7 @@ const PROBLEM_DESCRIPTIONS: Record<number, string> = {
   413: 'Request body too large',
   415: 'Body is not application/json, or its Content-Encoding is not gzip, deflate or br',
   422: 'Invalid fields; `errors` names each one',
-  429: 'Rate limited; see Retry-After',
+  429: 'Rate limited (type rate-limited), or on the accept routes a quota of the application exceeded (type quota-exceeded: nothing was stored); see Retry-After',
   503: 'PostgreSQL (named in `detail`) cannot serve the request now; retry after Retry-After',
 };
 
@@ -52,4 +52,21 @@ export function problemResponses(...statuses: number[]) {
   return Object.fromEntries(
     [...new Set([...statuses, 503])].map((s) => [String(s), { description: PROBLEM_DESCRIPTIONS[s] ?? 'Error', content: { 'application/problem+json': { schema: problemSchema } } }]),
   );
+}
+
+/**
+ * Headers of the answers of a route that counts against an application's quotas (http/quotas.ts),
+ * present when the application has set a quota of the route's kind: the quota with the least room
+ * left after the request (on a 429, the quota that refused it).
+ */
+export const quotaHeaders = z.object({
+  'X-Quota-Name': z.enum(['emailQuotaPerMinute', 'emailQuotaPerDay', 'eventQuotaPerMinute', 'eventQuotaPerDay']).optional().meta({ description: 'the application setting that holds the quota' }),
+  'X-Quota-Limit': z.number().int().min(0).optional().meta({ description: 'the quota' }),
+  'X-Quota-Remaining': z.number().int().min(0).optional().meta({ description: 'units left in its current window' }),
+  'X-Quota-Reset': z.number().int().min(0).optional().meta({ description: 'seconds until its window ends' }),
+});
+
+/** `responses` of an accept route: its success answer and the problems, each with the quota headers. */
+export function withQuotaHeaders<R extends Record<string, object>>(responses: R): R {
+  return Object.fromEntries(Object.entries(responses).map(([status, r]) => [status, status === '202' || status === '429' ? { ...r, headers: quotaHeaders } : r])) as R;
 }

@@ -6,10 +6,11 @@ import type { Prisma } from '../db/client';
 import type { RouteGuard } from '../http/auth';
 import type { Idempotency } from '../http/idempotency';
 import type { ApiModule } from '../http/module';
+import { ONE_UNIT } from '../http/quotas';
 import { parseWith } from '../http/validate';
 import { applicationOf } from '../shared/application';
 import { rowIdOr404 } from '../shared/ids';
-import { idempotencyKeyHeader, jsonContent as json, problemResponses } from '../shared/openapi';
+import { idempotencyKeyHeader, jsonContent as json, problemResponses, withQuotaHeaders } from '../shared/openapi';
 import type { EndpointService } from './endpoints';
 import type { EventService } from './event-service';
 import type { EventTypeService } from './event-types';
@@ -104,7 +105,7 @@ function openApi(): ZodOpenApiPathsObject {
         tags: EVENTS,
         requestParams: { header: idempotencyKeyHeader },
         requestBody: json(publishEventSchema),
-        responses: { '202': { description: 'Accepted', ...json(publishedEvent) }, ...problemResponses(400, 401, 403, 409, 413, 415, 422, 429) },
+        responses: withQuotaHeaders({ '202': { description: 'Accepted', ...json(publishedEvent) }, ...problemResponses(400, 401, 403, 409, 413, 415, 422, 429) }),
       },
     },
     '/v1/events/{id}': {
@@ -144,6 +145,8 @@ export function webhookRoutes(deps: {
   const schemas = endpointSchemas({ allowPrivateNetworks: deps.allowPrivateNetworks });
   const manage = auth('webhooks:manage');
   const publish = auth('events:publish');
+  // Publishing counts against the application's event quotas: one per event, whatever its fan-out.
+  const publishCounted = auth('events:publish', { kind: 'events', units: ONE_UNIT });
   const router = new Router();
 
   router.post('/v1/webhook-endpoints', ...manage, async (ctx) => {
@@ -174,7 +177,7 @@ export function webhookRoutes(deps: {
     ctx.body = await endpoints.rotateSecret(applicationOf(ctx).id, id, parseWith(rotateSecretSchema, ctx.request.body));
   });
 
-  router.post('/v1/events', ...publish, async (ctx) => {
+  router.post('/v1/events', ...publishCounted, async (ctx) => {
     const input = parseWith(publishEventSchema, ctx.request.body);
     const { deprecated } = await eventTypes.checkPayload(applicationOf(ctx).id, input.type, input.payload);
     if (deprecated) {
