@@ -17,6 +17,7 @@ import { BadRequestError, ForbiddenError, NotFoundError } from '../errors';
 import type { ApplicationContext, ApplicationLookup } from '../shared/application';
 import type { QuotaUse } from './quotas';
 import type { RateLimit } from './rate-limit';
+import { bindRequestLog } from './request-context';
 
 export const APPLICATION_HEADER = 'X-Application';
 
@@ -51,7 +52,7 @@ async function requestedApplication(ctx: Context, auth: Authenticator, key: Auth
 
 function enter(ctx: Context, application: ApplicationContext): void {
   ctx.state.application = application;
-  ctx.state.log = ctx.state.log?.child({ application: application.name, applicationId: application.id });
+  bindRequestLog(ctx, { application: application.name, applicationId: application.id });
 }
 
 /**
