@@ -15,6 +15,13 @@ describe('loadConfig', () => {
     expect(Object.isFrozen(c)).toBe(true);
   });
 
+  it('paces retention from RETENTION_BATCH_SIZE and RETENTION_PAUSE_MS (defaults 500 and 100 ms; a pause may be 0)', () => {
+    expect(loadConfig(base).retention).toEqual({ days: 30, batch: 500, pauseMs: 100 });
+    expect(loadConfig({ ...base, RETENTION_DAYS: '7', RETENTION_BATCH_SIZE: '200', RETENTION_PAUSE_MS: '0' }).retention).toEqual({ days: 7, batch: 200, pauseMs: 0 });
+    const problems = problemsOf({ ...base, RETENTION_BATCH_SIZE: '0', RETENTION_PAUSE_MS: '-5' });
+    expect(problems.map((p) => p.split(':')[0])).toEqual(expect.arrayContaining(['RETENTION_BATCH_SIZE', 'RETENTION_PAUSE_MS']));
+  });
+
   it('lists every bad key at once, without echoing values', () => {
     const problems = problemsOf({ ...base, PORT: 'eighty', LOG_LEVEL: 'loud', DATABASE_URL: 'mysql://secret-pass@x/y', RUN_MIGRATIONS: 'maybe' });
     const keys = problems.map((p) => p.split(':')[0]);

@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { parseDkimKey, type DkimSettings } from './deliverability/dkim';
+import { RETENTION_DEFAULTS } from './retention/defaults';
 
 /** Keys whose values are credentials: never logged, may come from X_FILE. */
 export const SECRET_KEYS = ['DATABASE_URL', 'REDIS_URL', 'SMTP_URL', 'ENCRYPTION_KEY', 'BOOTSTRAP_API_KEY', 'POSTGRES_PASSWORD', 'DKIM_PRIVATE_KEY'] as const;
@@ -117,6 +118,10 @@ const schema = z
     SWEEP_INTERVAL_MS: positiveInt.default(5_000),
     /** Events, webhook deliveries and attempts, and inbound messages older than this are deleted, and email bodies dropped (retention/sweep.ts). */
     RETENTION_DAYS: positiveInt.max(3650).default(30),
+    /** Events, emails or inbound messages per retention statement (an event goes with its deliveries and attempts). */
+    RETENTION_BATCH_SIZE: positiveInt.max(10_000).default(RETENTION_DEFAULTS.batch),
+    /** Pause between two retention statements: what the accept path gets back between batches. */
+    RETENTION_PAUSE_MS: z.coerce.number().int().min(0).max(60_000).default(RETENTION_DEFAULTS.pauseMs),
     /** How long an api process trusts a cached key look-up: revocation takes effect within this. */
     API_KEY_CACHE_TTL_MS: z.coerce.number().int().min(0).default(5_000),
     RATE_LIMIT_PER_SECOND: positiveInt.default(200),
@@ -261,7 +266,7 @@ export function loadConfig(env: Env = process.env, requires: readonly Requiremen
     shutdownDrainDelayMs: e.SHUTDOWN_DRAIN_DELAY_MS,
     jobLockMs: e.JOB_LOCK_MS,
     sweepIntervalMs: e.SWEEP_INTERVAL_MS,
-    retentionDays: e.RETENTION_DAYS,
+    retention: Object.freeze({ days: e.RETENTION_DAYS, batch: e.RETENTION_BATCH_SIZE, pauseMs: e.RETENTION_PAUSE_MS }),
     bodyLimitBytes: e.BODY_LIMIT_BYTES,
     apiKeyCacheTtlMs: e.API_KEY_CACHE_TTL_MS,
     rateLimit: Object.freeze({ perSecond: e.RATE_LIMIT_PER_SECOND, burst: e.RATE_LIMIT_BURST }),

@@ -8,9 +8,9 @@
  * mail, only what was classified (kind, recipient, status, a one-line diagnostic): they stay on
  * the email's timeline like its attempts.
  *
- * The worker's sweeper runs this in bounded batches (BATCH events, emails or inbound messages per
- * statement) with a pause between them (PAUSE_MS) and at most RUN_BUDGET_MS of work per sweep,
- * shared equally by the three kinds, so a large backlog
+ * The worker's sweeper runs this in bounded batches (RETENTION_BATCH_SIZE events, emails or
+ * inbound messages per statement) with a pause between them (RETENTION_PAUSE_MS) and at most
+ * runBudgetMs of work per sweep, shared equally by the three kinds, so a large backlog
  * (a first run over a year of history) goes out gradually instead of in one long transaction
  * that would hold locks, bloat WAL and slow the accept path. Rows are picked with SKIP LOCKED, so
  * worker replicas sweeping at once share the work instead of waiting on each other.
@@ -18,6 +18,7 @@
 import { Counter, type Registry } from 'prom-client';
 import { Prisma, type Db } from '../db/client';
 import type { Sweep } from '../queue/processor';
+import { RETENTION_DEFAULTS } from './defaults';
 
 const DAY_MS = 24 * 3600_000;
 
@@ -32,8 +33,6 @@ export interface RetentionOptions {
   runBudgetMs?: number;
   now?: () => number;
 }
-
-export const RETENTION_DEFAULTS = { batch: 500, pauseMs: 100, runBudgetMs: 2_000 } as const;
 
 export function createRetentionMetrics(registry: Registry) {
   const deleted = new Counter({

@@ -123,7 +123,13 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
     ...createEmailSweeps({ db, jobs, queue: queues.email, graceMs, leaseMs: config.jobLockMs }),
     { name: 'idempotency-expired', run: () => idempotency.purgeExpired() },
     createWebhookSweep({ db, jobs, graceMs }),
-    createRetentionSweep({ db, retentionDays: config.retentionDays, metrics: createRetentionMetrics(metrics.registry) }),
+    createRetentionSweep({
+      db,
+      retentionDays: config.retention.days,
+      batch: config.retention.batch,
+      pauseMs: config.retention.pauseMs,
+      metrics: createRetentionMetrics(metrics.registry),
+    }),
     createRecoverySweep({ db, jobs, graceMs }),
   ];
 
