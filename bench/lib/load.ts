@@ -76,7 +76,9 @@ export async function closedLoop(opts: LoadOptions & { connections: number; /** 
   }
 }
 
-export async function openLoop(opts: LoadOptions & { ratePerSecond: number; connections?: number }): Promise<LoadResult> {
+export async function openLoop(
+  opts: LoadOptions & { ratePerSecond: number; connections?: number; /** Checked before each send: true stops sending early (durationMs is then the cap). */ until?: () => boolean },
+): Promise<LoadResult> {
   const pool = new Pool(opts.origin, { connections: opts.connections ?? 64, pipelining: 1 });
   const latencies: number[] = [];
   const statuses: Record<number, number> = {};
@@ -91,6 +93,7 @@ export async function openLoop(opts: LoadOptions & { ratePerSecond: number; conn
       const due = started + n * interval;
       const wait = due - performance.now();
       if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+      if (opts.until?.()) break;
       const req = opts.next(n);
       const t0 = performance.now();
       const p = send(pool, req).then(
