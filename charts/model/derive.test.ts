@@ -11,14 +11,14 @@ describe('the app key lists the model uses', () => {
 
 describe('heap caps', () => {
   it('leave a quarter of the limit and the young generation outside the old space', () => {
-    expect([512, 384, 256].map(heapLimitMiB)).toEqual([336, 240, 144]);
-    expect(runtimeEnv({ cpuRequestMillis: 1, memoryRequestMiB: 1, memoryLimitMiB: 1024 })).toEqual({ NODE_OPTIONS: '--max-old-space-size=720' });
+    expect([512, 384, 256].map(heapLimitMiB)).toEqual([360, 264, 168]);
+    expect(runtimeEnv({ cpuRequestMillis: 1, memoryRequestMiB: 1, memoryLimitMiB: 1024 })).toEqual({ NODE_OPTIONS: '--max-old-space-size=744 --max-semi-space-size=8' });
   });
 
   it('follow each role’s own limit', () => {
     const model = createModel();
-    expect(resolveEnv(model, 'prod', 'api').runtime.NODE_OPTIONS).toBe('--max-old-space-size=336');
-    expect(resolveEnv(model, 'prod', 'worker').runtime.NODE_OPTIONS).toBe('--max-old-space-size=240');
+    expect(resolveEnv(model, 'prod', 'api').runtime.NODE_OPTIONS).toBe('--max-old-space-size=360 --max-semi-space-size=8');
+    expect(resolveEnv(model, 'prod', 'worker').runtime.NODE_OPTIONS).toBe('--max-old-space-size=264 --max-semi-space-size=8');
   });
 });
 

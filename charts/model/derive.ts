@@ -59,11 +59,18 @@ export const DEFAULT_IMAGE = `${packageJson.name}:${packageJson.version}`;
 /** Share of a container's memory limit given to the whole V8 heap (young and old generations). */
 export const HEAP_SHARE_PERCENT = 75;
 /**
- * The most V8 adds on top of `--max-old-space-size` for the young generation: three 16 MiB
- * semi-spaces on Node 20 (measured: `--max-old-space-size=100` gives a 148 MiB heap_size_limit).
- * Node 24, the image's, sizes it from the old space: 336 gives 339 MiB in the api container.
+ * The young generation's semi-space cap (`--max-semi-space-size`). V8's default, 16 MiB, lets the
+ * young generation of a busy api take 48 MiB: with 8 the api's peak RSS under bench:email went
+ * from 224–252 to 184 MB and the worker's from 206–213 to 163 MB (the ≤ 200 MB target), for a few
+ * more scavenges (README, Performance).
  */
-export const YOUNG_GENERATION_MIB = 48;
+export const SEMI_SPACE_MIB = 8;
+/**
+ * The most V8 adds on top of `--max-old-space-size` for the young generation: three semi-spaces
+ * (measured on Node 20 with the default 16 MiB: `--max-old-space-size=100` gives a 148 MiB
+ * heap_size_limit).
+ */
+export const YOUNG_GENERATION_MIB = 3 * SEMI_SPACE_MIB;
 /** Below this the app cannot hold its own code and a batch of 100 emails. */
 export const MIN_HEAP_MIB = 64;
 
@@ -73,16 +80,21 @@ export const MIN_HEAP_MIB = 64;
  * lives outside the heap: Buffers (request bodies up to BODY_LIMIT_BYTES, 10 MiB, several at
  * once; SMTP and HTTP socket buffers), native memory of pg, ioredis and the Prisma client, thread
  * stacks, and in compose the exec health check's short-lived second `node` (about 40 MiB RSS).
- * api 512 MiB → 336, worker 384 → 240, migrate 256 → 144. Without the cap V8 sizes its heap from
+ * api 512 MiB → 360, worker 384 → 264, migrate 256 → 168. Without the cap V8 sizes its heap from
  * the machine, not the container, and grows into the OOM killer instead of collecting.
  */
 export function heapLimitMiB(memoryLimitMiB: number): number {
   return Math.floor((memoryLimitMiB * HEAP_SHARE_PERCENT) / 100) - YOUNG_GENERATION_MIB;
 }
 
-/** The runtime variables of an app container: the heap cap from its memory limit. */
+/** The V8 flags of a Node process under a memory limit: the heap cap and the semi-space size. */
+export function nodeOptions(memoryLimitMiB: number): string {
+  return `--max-old-space-size=${heapLimitMiB(memoryLimitMiB)} --max-semi-space-size=${SEMI_SPACE_MIB}`;
+}
+
+/** The runtime variables of an app container: the V8 flags from its memory limit. */
 export function runtimeEnv(resources: ResourcesSpec): Readonly<Record<RuntimeEnvKey, string>> {
-  return { NODE_OPTIONS: `--max-old-space-size=${heapLimitMiB(resources.memoryLimitMiB)}` };
+  return { NODE_OPTIONS: nodeOptions(resources.memoryLimitMiB) };
 }
 
 /** `--maxmemory` of a Redis stand-in, in MiB (Redis reads `mb` as 1024 × 1024 bytes). */

@@ -11,7 +11,7 @@
  */
 import { parse } from 'yaml';
 import { readFileSync } from 'node:fs';
-import { heapLimitMiB, YOUNG_GENERATION_MIB } from '../../charts/model';
+import { heapLimitMiB, nodeOptions, YOUNG_GENERATION_MIB } from '../../charts/model';
 import { COMPOSE_FILE, ComposeProject, docker, eventually, http, mapLimit, report, uniqueName } from './support';
 
 const MiB = 2 ** 20;
@@ -181,8 +181,8 @@ describe('memory inside the compose limits', () => {
     for (const role of ['api', 'worker'] as const) {
       const limit = limitMiB(role);
       const cap = heapLimitMiB(limit);
-      expect(composeFile.services[role].environment?.NODE_OPTIONS).toBe(`--max-old-space-size=${cap}`);
-      expect((await appProcess(role)).nodeOptions).toBe(`--max-old-space-size=${cap}`);
+      expect(composeFile.services[role].environment?.NODE_OPTIONS).toBe(nodeOptions(limit));
+      expect((await appProcess(role)).nodeOptions).toBe(nodeOptions(limit));
       // What V8 in the image makes of it: the whole heap limit, young generation included.
       const heapLimit = (await nodeIn(role, 'console.log(require("v8").getHeapStatistics().heap_size_limit)')) / MiB;
       report(`memory: ${role} limit ${limit} MiB, --max-old-space-size=${cap}, V8 heap_size_limit ${heapLimit.toFixed(0)} MiB`);

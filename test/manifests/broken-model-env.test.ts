@@ -51,11 +51,11 @@ describe('a broken model fails at synth, naming the memory field', () => {
   it('a memory limit too small for the derived heap cap', () => {
     const problems = synthProblems(
       modelWith((m) => {
-        m.workloads.migrate.resources.memoryRequestMiB = 128;
-        m.workloads.migrate.resources.memoryLimitMiB = 128;
+        m.workloads.migrate.resources.memoryRequestMiB = 96;
+        m.workloads.migrate.resources.memoryLimitMiB = 96;
       }),
     );
-    expect(problems).toContain('workloads.migrate.resources.memoryLimitMiB (128) leaves a V8 heap of 48 MiB (heapLimitMiB); the app needs at least 64');
+    expect(problems).toContain('workloads.migrate.resources.memoryLimitMiB (96) leaves a V8 heap of 48 MiB (heapLimitMiB); the app needs at least 64');
   });
 
   it('a Redis stand-in without its memory cap, or with an evicting policy', () => {

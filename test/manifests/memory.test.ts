@@ -3,7 +3,7 @@
  * (NODE_OPTIONS) from its own memory limit, the same on Kubernetes and compose; the Redis that
  * holds the queues is capped inside its container and never evicts (BullMQ needs noeviction).
  */
-import { heapLimitMiB, PROFILES, YOUNG_GENERATION_MIB, type ProfileName } from '../../charts/model';
+import { heapLimitMiB, PROFILES, SEMI_SPACE_MIB, YOUNG_GENERATION_MIB, type ProfileName } from '../../charts/model';
 import { composeBytes, composeService, containersOf, find, loadCompose, loadProfile, ofKind, quantity, type Container } from './support/manifests';
 
 const MiB = 2 ** 20;
@@ -11,8 +11,9 @@ const ROLES = ['api', 'worker', 'inbound', 'migrate'] as const;
 
 /** The heap cap a container's NODE_OPTIONS sets, in MiB; fails when there is none. */
 function heapCapMiB(nodeOptions: string | undefined, where: string): number {
-  const m = /^--max-old-space-size=(\d+)$/.exec(nodeOptions ?? '');
-  if (!m) throw new Error(`${where}: NODE_OPTIONS is ${JSON.stringify(nodeOptions)}, not --max-old-space-size=<MiB>`);
+  const m = /^--max-old-space-size=(\d+) --max-semi-space-size=(\d+)$/.exec(nodeOptions ?? '');
+  if (!m) throw new Error(`${where}: NODE_OPTIONS is ${JSON.stringify(nodeOptions)}, not --max-old-space-size=<MiB> --max-semi-space-size=<MiB>`);
+  if (Number(m[2]) !== SEMI_SPACE_MIB) throw new Error(`${where}: --max-semi-space-size=${m[2]}, not the model's ${SEMI_SPACE_MIB}`);
   return Number(m[1]);
 }
 
