@@ -91,13 +91,18 @@ export class UnsupportedMediaTypeError extends AppError {
   readonly title = 'Unsupported media type';
 }
 
+/** The Retry-After header of an answer that asks the client to come back: whole seconds, at least 1. */
+function retryAfter(seconds: number): Record<string, string> {
+  return { 'Retry-After': String(Math.max(1, Math.ceil(seconds))) };
+}
+
 export class RateLimitedError extends AppError {
   readonly status = 429;
   readonly type = 'rate-limited';
   readonly title = 'Too many requests';
   constructor(message: string, retryAfterSeconds: number) {
     super(message);
-    this.headers = { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) };
+    this.headers = retryAfter(retryAfterSeconds);
   }
 }
 
@@ -111,7 +116,7 @@ export class QuotaExceededError extends AppError {
   readonly title = 'Quota exceeded';
   constructor(message: string, retryAfterSeconds: number) {
     super(message);
-    this.headers = { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) };
+    this.headers = retryAfter(retryAfterSeconds);
   }
 }
 
@@ -122,6 +127,6 @@ export class ServiceUnavailableError extends AppError {
   readonly title = 'Service unavailable';
   constructor(message: string, retryAfterSeconds: number) {
     super(message);
-    this.headers = { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) };
+    this.headers = retryAfter(retryAfterSeconds);
   }
 }

@@ -12,7 +12,7 @@
  * Options (env): BENCH_ACCEPT_SECONDS (20), BENCH_BATCH_SECONDS (10), BENCH_DELIVERY_EMAILS (5000),
  * BENCH_LATENCY_SECONDS (15), BENCH_JSON=path to also write the figures as JSON.
  */
-import { closedLoop, openLoop, type LoadRequest, type LoadResult } from './lib/load';
+import { closedLoop, describeStatuses, openLoop, type LoadRequest, type LoadResult } from './lib/load';
 import { runNodemailerBaseline } from './lib/nodemailer-baseline';
 import { measureHttpReference } from './lib/reference';
 import { describeMachine, fmt, loadAverage, printReport, runBenchmark, type ResultRow } from './lib/report';
@@ -38,11 +38,6 @@ function post(apiKey: string, path: string, body: unknown): LoadRequest {
   return { method: 'POST', path, headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify(body) };
 }
 
-function describeStatuses(r: LoadResult): string {
-  return Object.entries(r.statuses)
-    .map(([s, n]) => `${s}×${n}`)
-    .join(', ') + (r.errors ? `, ${r.errors} transport errors` : '');
-}
 
 async function main() {
   const loadAtStart = loadAverage();

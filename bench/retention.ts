@@ -26,7 +26,8 @@
  * also write the figures as JSON.
  */
 import { RETENTION_DEFAULTS } from '../app/retention/defaults';
-import { openLoop, type LoadRequest, type LoadResult } from './lib/load';
+import { describeStatuses, openLoop, type LoadRequest, type LoadResult } from './lib/load';
+import { sampleEmail } from './lib/sample-email';
 import { describeMachine, fmt, loadAverage, printReport, runBenchmark, type ResultRow } from './lib/report';
 import { processCpuMs } from './lib/rss';
 import { startSmtpSink } from './lib/smtp-sink';
@@ -48,22 +49,8 @@ const TARGET_RATIO = 1.2;
 
 const log = (msg: string) => console.error(`[bench:retention] ${msg}`);
 
-function email(i: number): string {
-  return JSON.stringify({
-    from: 'Bench <bench@example.com>',
-    to: [`user${i}@example.com`],
-    subject: `Your order #${i} has shipped`,
-    text: `Hello,\n\nyour order #${i} is on its way.\n`,
-    html: `<p>Hello,</p><p>your order <b>#${i}</b> is on its way.</p>`,
-    tags: ['bench'],
-  });
-}
+const email = (i: number): string => JSON.stringify(sampleEmail(i));
 
-function describeStatuses(r: LoadResult): string {
-  return Object.entries(r.statuses)
-    .map(([s, n]) => `${s}×${n}`)
-    .join(', ') + (r.errors ? `, ${r.errors} transport errors` : '');
-}
 
 /** The application's history, older than RETENTION_DAYS (31 to about 118 days): rows written. */
 async function seed(stack: BenchStack, applicationId: string): Promise<{ events: number; deliveries: number; attempts: number }> {

@@ -20,7 +20,7 @@ import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { startReceiver, type Receiver } from '../test/support/receiver';
 import { runBullmqHttpBaseline } from './lib/bullmq-http-baseline';
-import { closedLoop, openLoop, type LoadRequest, type LoadResult } from './lib/load';
+import { closedLoop, describeStatuses, openLoop, type LoadRequest, type LoadResult } from './lib/load';
 import { fmt, renderTable, type ResultRow } from './lib/report';
 import { processCpuMs, sampleRss } from './lib/rss';
 import { benchNodeOptions, benchStack, type BenchStack, type RoleProcess } from './lib/stack';
@@ -51,9 +51,6 @@ function post(apiKey: string, path: string, body: unknown): LoadRequest {
   return { method: 'POST', path, headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify(body) };
 }
 
-function describeStatuses(r: LoadResult): string {
-  return Object.entries(r.statuses).map(([s, n]) => `${s}×${n}`).join(', ') + (r.errors ? `, ${r.errors} transport errors` : '');
-}
 
 /** Arrival times at the receiver, per webhook-id, for rates, latencies and duplicates. */
 function tally() {

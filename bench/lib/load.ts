@@ -113,3 +113,12 @@ export async function openLoop(
     await pool.close();
   }
 }
+
+/** A load result's answers by status, and transport errors: "202×1000, 429×3, 2 transport errors". */
+export function describeStatuses(r: LoadResult): string {
+  return (
+    Object.entries(r.statuses)
+      .map(([s, n]) => `${s}×${n}`)
+      .join(', ') + (r.errors ? `, ${r.errors} transport errors` : '')
+  );
+}
