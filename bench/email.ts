@@ -12,7 +12,7 @@
  * Options (env): BENCH_ACCEPT_SECONDS (20), BENCH_BATCH_SECONDS (10), BENCH_DELIVERY_EMAILS (5000),
  * BENCH_LATENCY_SECONDS (15), BENCH_JSON=path to also write the figures as JSON.
  */
-import { closedLoop, describeStatuses, openLoop, type LoadRequest, type LoadResult } from './lib/load';
+import { closedLoop, describeStatuses, openLoop, type LoadRequest } from './lib/load';
 import { runNodemailerBaseline } from './lib/nodemailer-baseline';
 import { measureHttpReference } from './lib/reference';
 import { describeMachine, fmt, loadAverage, printReport, runBenchmark, type ResultRow } from './lib/report';

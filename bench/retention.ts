@@ -26,7 +26,7 @@
  * also write the figures as JSON.
  */
 import { RETENTION_DEFAULTS } from '../app/retention/defaults';
-import { describeStatuses, openLoop, type LoadRequest, type LoadResult } from './lib/load';
+import { describeStatuses, openLoop, type LoadRequest } from './lib/load';
 import { sampleEmail } from './lib/sample-email';
 import { describeMachine, fmt, loadAverage, printReport, runBenchmark, type ResultRow } from './lib/report';
 import { processCpuMs } from './lib/rss';

@@ -20,7 +20,7 @@ import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { startReceiver, type Receiver } from '../test/support/receiver';
 import { runBullmqHttpBaseline } from './lib/bullmq-http-baseline';
-import { closedLoop, describeStatuses, openLoop, type LoadRequest, type LoadResult } from './lib/load';
+import { closedLoop, describeStatuses, openLoop, type LoadRequest } from './lib/load';
 import { fmt, renderTable, type ResultRow } from './lib/report';
 import { processCpuMs, sampleRss } from './lib/rss';
 import { benchNodeOptions, benchStack, type BenchStack, type RoleProcess } from './lib/stack';
