@@ -90,7 +90,8 @@ const INLINE_BODY_BYTES = 64 * 1024;
  * Heap a worker lets message content take at once. An email in flight holds about three times its
  * stored size (the stored strings, the decoded attachments, the composed message): the largest
  * accepted email (10 MiB request) then takes ~30 MiB, so two fit beside everything else under the
- * worker's 240 MiB heap cap; small emails (inline) are not counted, 50 of them are < 10 MiB.
+ * worker's heap cap (264 MiB, charts/model); small emails (inline) are not counted, 50 of them
+ * take < 10 MiB.
  */
 const BODY_MEMORY_BUDGET_BYTES = 64 * 1024 * 1024;
 const BODY_MEMORY_FACTOR = 3;
