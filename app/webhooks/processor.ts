@@ -109,7 +109,7 @@ export function createWebhookProcessor(deps: WebhookProcessorDeps): QueueProcess
   }
 
   /** Updates the endpoint after a failed attempt; returns the reason when it got disabled. */
-  async function afterFailure(jobLog: Logger, d: DeliveryForAttempt, result: SendResult, at: Date): Promise<string | undefined> {
+  async function afterFailure(jobLog: () => Logger, d: DeliveryForAttempt, result: SendResult, at: Date): Promise<string | undefined> {
     let reason: string | undefined;
     if (result.outcome === 'gone') {
       reason = `automatic: the receiver answered 410 Gone at ${at.toISOString()}`;
@@ -120,7 +120,7 @@ export function createWebhookProcessor(deps: WebhookProcessorDeps): QueueProcess
     }
     if (reason === undefined) return undefined;
     if (await disableEndpoint(db, { id: d.endpointId, reason, at })) {
-      jobLog.warn({ reason }, 'webhook endpoint disabled');
+      jobLog().warn({ reason }, 'webhook endpoint disabled');
       metrics.endpointDisabled(result.outcome === 'gone' ? 'gone' : 'failing');
       await deps.operational.endpointDisabled(causeOf(d), { reason, at, failingSince: d.failingSince });
     }
@@ -135,7 +135,9 @@ export function createWebhookProcessor(deps: WebhookProcessorDeps): QueueProcess
     const d = await store.load(deliveryId);
     if (!d) return 'deleted';
     // Every line about this job names its application (from the row just loaded; README "Applications").
-    const jobLog = log.child({ applicationId: d.applicationId, deliveryId: d.id, endpointId: d.endpointId });
+    // Made on first use: pino serialises a child's bindings when it is made, and most jobs never log.
+    let childLog: Logger | undefined;
+    const jobLog = (): Logger => (childLog ??= log.child({ applicationId: d.applicationId, deliveryId: d.id, endpointId: d.endpointId }));
     if (d.status === 'delivered' || d.status === 'failed') return `already ${d.status}`;
     if (d.nextAttemptAt && d.nextAttemptAt.getTime() > now() + EARLY_TOLERANCE_MS) return park(job, d.nextAttemptAt.getTime());
     if (!d.enabled) {
@@ -152,7 +154,7 @@ export function createWebhookProcessor(deps: WebhookProcessorDeps): QueueProcess
       signers = attempts.signersFor(d);
     } catch (err) {
       // Not transient: retrying cannot help until the secret is rotated (or the key restored).
-      jobLog.error({ err }, 'cannot decrypt a webhook endpoint secret');
+      jobLog().error({ err }, 'cannot decrypt a webhook endpoint secret');
       await db.webhookDelivery.updateMany({
         where: { id: d.id, status: 'pending' },
         data: { status: 'failed', nextAttemptAt: null, lastError: `${(err as Error).message}; rotate the endpoint's secret, then retry` },
@@ -165,7 +167,7 @@ export function createWebhookProcessor(deps: WebhookProcessorDeps): QueueProcess
 
     const slot = await gate.acquire(d.endpointId, d.id);
     if ('retryInMs' in slot) {
-      jobLog.debug({ ...slot }, 'endpoint saturated; job parked');
+      if (log.isLevelEnabled('debug')) jobLog().debug({ ...slot }, 'endpoint saturated; job parked');
       return park(job, now() + slot.retryInMs);
     }
 
@@ -204,7 +206,7 @@ export function createWebhookProcessor(deps: WebhookProcessorDeps): QueueProcess
       at,
       lastError: disabledBecause && result.outcome !== 'gone' ? `endpoint disabled: ${disabledBecause}` : undefined,
     });
-    jobLog.debug({ attempt: attemptNumber, outcome: result.outcome, statusCode: result.statusCode, nextAttemptAt }, 'webhook attempt failed');
+    if (log.isLevelEnabled('debug')) jobLog().debug({ attempt: attemptNumber, outcome: result.outcome, statusCode: result.statusCode, nextAttemptAt }, 'webhook attempt failed');
     if (!nextAttemptAt) {
       metrics.delivery('failed', d.endpointId);
       // Out of attempts (not refused, not ended by a 410 or a disabling, which say so themselves).
