@@ -68,6 +68,53 @@ function describeNetworkError(err: unknown): string {
   return e?.code && !message.includes(e.code) ? `${e.code}: ${message}` : message;
 }
 
+/** Where a URL sends to, parsed once per endpoint URL (the destination is still checked per attempt). */
+interface Target {
+  url: URL;
+  origin: string;
+  path: string;
+}
+
+/** Parsed URLs kept per process: one per endpoint URL seen, dropped all at once past this many. */
+const MAX_CACHED_TARGETS = 10_000;
+
+/**
+ * Reads at most DRAIN_LIMIT_BYTES of an answer, keeping its first RESPONSE_PREFIX_BYTES; resolves
+ * with the prefix (undefined when empty) and never rejects (a body cut short by a timeout or a
+ * reset does not change what the status said). Stream events rather than an async iterator: no
+ * promise per chunk on the path every delivery takes.
+ */
+function readPrefix(body: NodeJS.ReadableStream & { destroy(): void }): Promise<Buffer | undefined> {
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let kept = 0;
+    let read = 0;
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      body.removeListener('data', onData);
+      resolve(chunks.length === 0 ? undefined : chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+    };
+    const onData = (chunk: Buffer) => {
+      read += chunk.length;
+      if (kept < RESPONSE_PREFIX_BYTES) {
+        const part = chunk.subarray(0, RESPONSE_PREFIX_BYTES - kept);
+        chunks.push(part);
+        kept += part.length;
+      }
+      if (read > DRAIN_LIMIT_BYTES) {
+        body.destroy();
+        finish();
+      }
+    };
+    body.on('data', onData);
+    body.once('end', finish);
+    body.once('error', finish);
+    body.once('close', finish);
+  });
+}
+
 export function createWebhookSender(opts: WebhookSenderOptions): WebhookSender {
   const now = opts.now ?? Date.now;
   const agent = new Agent({
@@ -81,18 +128,31 @@ export function createWebhookSender(opts: WebhookSenderOptions): WebhookSender {
     keepAliveTimeout: 10_000,
   });
 
+  const targets = new Map<string, Target | null>();
+  /** The parsed URL, or null when it is not a valid one. */
+  function targetOf(raw: string): Target | null {
+    let t = targets.get(raw);
+    if (t === undefined) {
+      try {
+        const url = new URL(raw);
+        t = { url, origin: url.origin, path: url.pathname + url.search };
+      } catch {
+        t = null;
+      }
+      if (targets.size >= MAX_CACHED_TARGETS) targets.clear();
+      targets.set(raw, t);
+    }
+    return t;
+  }
+
   async function send(input: { url: string; headers: Record<string, string>; body: string }): Promise<SendResult> {
     const started = now();
     const elapsed = () => Math.max(0, now() - started);
-    let url: URL;
-    try {
-      url = new URL(input.url);
-    } catch {
-      return { outcome: 'refused', durationMs: 0, error: 'endpoint URL is not valid' };
-    }
+    const target = targetOf(input.url);
+    if (!target) return { outcome: 'refused', durationMs: 0, error: 'endpoint URL is not valid' };
     if (!opts.allowPrivateNetworks) {
-      // Literal addresses never reach the lookup, so they are judged here.
-      const problem = destinationProblem(url);
+      // Literal addresses never reach the lookup, so they are judged here (every attempt: the rules are code, the parse is cached).
+      const problem = destinationProblem(target.url);
       if (problem) return { outcome: 'refused', durationMs: elapsed(), error: `refused: ${problem}` };
     }
 
@@ -100,34 +160,16 @@ export function createWebhookSender(opts: WebhookSenderOptions): WebhookSender {
     const timer = setTimeout(() => abort.abort(), opts.timeoutMs);
     try {
       const res = await agent.request({
-        origin: url.origin,
-        path: url.pathname + url.search,
+        origin: target.origin,
+        path: target.path,
         method: 'POST',
         headers: { 'content-type': 'application/json', 'user-agent': USER_AGENT, ...input.headers },
         body: input.body,
         signal: abort.signal,
       });
-      const chunks: Buffer[] = [];
-      let kept = 0;
-      let read = 0;
-      try {
-        for await (const chunk of res.body as AsyncIterable<Buffer>) {
-          read += chunk.length;
-          if (kept < RESPONSE_PREFIX_BYTES) {
-            const part = chunk.subarray(0, RESPONSE_PREFIX_BYTES - kept);
-            chunks.push(part);
-            kept += part.length;
-          }
-          if (read > DRAIN_LIMIT_BYTES) {
-            res.body.destroy();
-            break;
-          }
-        }
-      } catch {
-        // A body cut short (timeout, reset) does not change what the status said.
-      }
+      const prefix = await readPrefix(res.body);
       const statusCode = res.statusCode;
-      const responseBody = chunks.length ? printable(Buffer.concat(chunks)) : undefined;
+      const responseBody = prefix ? printable(prefix) : undefined;
       const durationMs = elapsed();
       if (statusCode >= 200 && statusCode < 300) return { outcome: 'success', statusCode, responseBody, durationMs };
       const retryAfterHeader = res.headers['retry-after'];
