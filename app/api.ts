@@ -27,7 +27,7 @@ import { createSuppressionService, suppressionRoutes } from './suppressions';
 import { templateRoutes } from './templates/routes';
 import { createTemplateService } from './templates/service';
 import { createEndpointService } from './webhooks/endpoints';
-import { createEventService } from './webhooks/event-service';
+import { createEventService, PUBLISH_POOL_SIZE } from './webhooks/event-service';
 import { eventTypeRoutes } from './webhooks/event-type-routes';
 import { createEventTypeService } from './webhooks/event-types';
 import { webhookListingRoutes } from './webhooks/listing-routes';
@@ -46,7 +46,7 @@ export interface RunningApi {
 
 export async function startApi(config: Config, log: Logger): Promise<RunningApi> {
   const lifecycle = createLifecycle(log, config.shutdownTimeoutMs);
-  const { db, redis, queues, metrics } = createContainer({ role: 'api', config, log, lifecycle, dbPoolSize: 20 });
+  const { db, redis, queues, metrics, openStatementPool } = createContainer({ role: 'api', config, log, lifecycle, dbPoolSize: 20 });
   warnUnlessNoEviction(redis, log);
 
   // Shared services: built once, handed to every module that uses them.
@@ -68,9 +68,11 @@ export async function startApi(config: Config, log: Logger): Promise<RunningApi>
   // Refuse to start without the key rather than fail on the first endpoint created.
   const secrets = createSecretBox(requireEncryptionKey(config.encryptionKey));
   const endpoints = createEndpointService({ db, secrets });
-  const events = createEventService({ db, jobs, idempotency });
+  // POST /v1/events' own statements (event-type check, recording), prepared, without the ORM layer.
+  const publishPool = openStatementPool('event publish', PUBLISH_POOL_SIZE);
+  const events = createEventService({ db, jobs, idempotency, pool: publishPool });
   const listings = createWebhookListings({ db });
-  const eventTypes = createEventTypeService({ db });
+  const eventTypes = createEventTypeService({ db, pool: publishPool });
   const recoveries = createRecoveryService({ db, jobs });
   const suppressions = createSuppressionService({ db });
 

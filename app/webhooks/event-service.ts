@@ -8,7 +8,8 @@ import type { Idempotency, IdempotencyClaim } from '../http/idempotency';
 import type { JobProducer } from '../queue/producer';
 import { attemptFields, deliveryFields } from './delivery-views';
 import { createCoalescer } from '../shared/coalesce';
-import { recordEvent, recordEvents, type NewEvent, type RecordedEvent } from './events';
+import type { Pool } from 'pg';
+import { recordEvent, recordEvents, recordEventsOn, type NewEvent, type RecordedEvent } from './events';
 
 type Tx = Prisma.TransactionClient;
 
@@ -26,6 +27,11 @@ export interface PublishedEvent {
  * behind the database pool and the api's CPU (Prisma's per-call cost), which made the p99 tail.
  */
 const MAX_RECORDS_IN_FLIGHT = 2;
+/**
+ * Connections of the api's publish pool (app/api.ts): the recording statements and the event-type
+ * lookups (event-types.ts), at most two of each in flight.
+ */
+export const PUBLISH_POOL_SIZE = 4;
 const MAX_EVENTS_PER_STATEMENT = 500;
 
 interface PendingEvent {
@@ -33,7 +39,14 @@ interface PendingEvent {
   recorded?: RecordedEvent;
 }
 
-export function createEventService(deps: { db: Db; jobs: JobProducer; idempotency: Pick<Idempotency, 'recordInput'>; now?: () => number }) {
+export function createEventService(deps: {
+  db: Db;
+  jobs: JobProducer;
+  idempotency: Pick<Idempotency, 'recordInput'>;
+  /** The accept path's statement pool (app/api.ts); without one, events are recorded through Prisma. */
+  pool?: Pick<Pool, 'query'>;
+  now?: () => number;
+}) {
   const { db, jobs, idempotency } = deps;
   const now = deps.now ?? Date.now;
 
@@ -48,7 +61,8 @@ export function createEventService(deps: { db: Db; jobs: JobProducer; idempotenc
     // One request's event can break the statement (e.g. a payload PostgreSQL refuses): only it fails.
     isolateFailures: true,
     async run(pending) {
-      const recorded = await recordEvents(db, pending.map((p) => p.input));
+      const inputs = pending.map((p) => p.input);
+      const recorded = deps.pool ? await recordEventsOn(deps.pool, inputs) : await recordEvents(db, inputs);
       pending.forEach((p, i) => (p.recorded = recorded[i]));
     },
   });

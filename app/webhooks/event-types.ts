@@ -8,8 +8,10 @@
  */
 import Ajv, { type ErrorObject, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
+import type { Pool } from 'pg';
 import { Prisma, type Db } from '../db/client';
 import { ConflictError, NotFoundError, ValidationError } from '../errors';
+import { createCoalescer } from '../shared/coalesce';
 import { isUniqueViolation } from '../shared/db-errors';
 import { BUILT_IN_EVENT_TYPES } from './event-catalog';
 
@@ -55,8 +57,51 @@ function view(row: EventTypeRow): EventTypeView {
 /** ajv's instancePath is already a JSON pointer ("" for the root). */
 const pointerOf = (e: ErrorObject) => e.instancePath || '/';
 
-export function createEventTypeService(deps: { db: Db }) {
-  const { db } = deps;
+/** What a publish needs of its type. */
+interface TypeCheckRow {
+  id: string;
+  version: number;
+  deprecated: boolean;
+  schema: Prisma.JsonValue | null;
+}
+
+/** Lookups of concurrent publishes read together: at most this many statements at once, this many types each. */
+const MAX_LOOKUPS_IN_FLIGHT = 2;
+const MAX_LOOKUPS_PER_STATEMENT = 500;
+
+const LOOKUP_SQL = `
+  SELECT k."n"::int AS "n", t."id"::text AS "id", t."version", t."deprecated", t."schema"
+  FROM unnest($1::uuid[], $2::text[]) WITH ORDINALITY AS k("applicationId", "name", "n")
+  JOIN "event_types" t ON t."applicationId" = k."applicationId" AND t."name" = k."name"`;
+
+/**
+ * @param deps.pool the accept path's statement pool (app/api.ts): the lookup every publish makes
+ *   goes through it, prepared, grouped with concurrent publishes' (always read, never cached, so a
+ *   schema change applies to the next publish on every replica). Without one, through Prisma.
+ */
+export function createEventTypeService(deps: { db: Db; pool?: Pick<Pool, 'query'> }) {
+  const { db, pool } = deps;
+  const lookups = pool
+    ? createCoalescer<{ applicationId: string; name: string; row?: TypeCheckRow }>({
+        maxInFlight: MAX_LOOKUPS_IN_FLIGHT,
+        maxItems: MAX_LOOKUPS_PER_STATEMENT,
+        async run(units) {
+          const { rows } = await pool.query<TypeCheckRow & { n: number }>({
+            name: 'event-type-check',
+            text: LOOKUP_SQL,
+            values: [units.map((u) => u.applicationId), units.map((u) => u.name)],
+          });
+          for (const r of rows) units[r.n - 1].row = { id: r.id, version: r.version, deprecated: r.deprecated, schema: r.schema };
+        },
+      })
+    : undefined;
+
+  async function typeForCheck(applicationId: string, name: string): Promise<TypeCheckRow | null> {
+    if (!lookups) return db.eventType.findUnique({ where: { applicationId_name: { applicationId, name } }, select: { id: true, version: true, deprecated: true, schema: true } });
+    const unit: { applicationId: string; name: string; row?: TypeCheckRow } = { applicationId, name };
+    await lookups([unit]);
+    return unit.row ?? null;
+  }
   const ajv = new Ajv({ allErrors: true, strict: false });
   addFormats(ajv);
   const validators = new Map<string, ValidateFunction>();
@@ -123,7 +168,7 @@ export function createEventTypeService(deps: { db: Db }) {
    * warning). One indexed read per publish; the schema is compiled once per version.
    */
   async function checkPayload(applicationId: string, type: string, payload: unknown): Promise<{ deprecated: boolean }> {
-    const row = await db.eventType.findUnique({ where: { applicationId_name: { applicationId, name: type } }, select: { id: true, version: true, deprecated: true, schema: true } });
+    const row = await typeForCheck(applicationId, type);
     if (!row) return { deprecated: false };
     if (row.schema !== null && typeof row.schema === 'object') {
       const key = `${row.id}:${row.version}`;

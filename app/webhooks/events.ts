@@ -5,6 +5,7 @@
  * Used by POST /v1/events and by the email processor for terminal states (email.sent, ...).
  */
 import { randomUUID } from 'node:crypto';
+import type { Pool } from 'pg';
 import { Prisma } from '../db/client';
 import { OPERATIONAL_EVENT_PREFIX } from './operational-types';
 
@@ -34,10 +35,31 @@ export async function recordEvent(tx: Tx, input: NewEvent): Promise<RecordedEven
  * own): POST /v1/events groups concurrent requests into it. Results in the order of `inputs`.
  */
 export async function recordEvents(run: Pick<Tx, '$queryRaw'>, inputs: NewEvent[]): Promise<RecordedEvent[]> {
+  const { events, sql } = recordEventsStatement(inputs);
+  return deliveriesOf(events, await run.$queryRaw<RecordedRow[]>(sql));
+}
+
+/**
+ * The same statement through a node-postgres pool, prepared (the accept path's own pool: no ORM
+ * layer on the path every published event takes; app/api.ts).
+ */
+export async function recordEventsOn(pool: Pick<Pool, 'query'>, inputs: NewEvent[]): Promise<RecordedEvent[]> {
+  const { events, sql } = recordEventsStatement(inputs);
+  const { rows } = await pool.query<RecordedRow>({ name: 'events-record', text: sql.text, values: sql.values });
+  return deliveriesOf(events, rows);
+}
+
+interface RecordedRow {
+  eventId: string;
+  deliveryIds: string[];
+}
+
+function recordEventsStatement(inputs: NewEvent[]) {
   // Ids made here, so each result finds its deliveries without relying on insert order.
   const events = inputs.map((e) => ({ id: randomUUID(), applicationId: e.applicationId, type: e.type, payload: e.payload, apiKeyId: e.apiKeyId ?? null, excludeEndpointId: e.excludeEndpointId ?? null }));
-  const now = new Date();
-  const rows = await run.$queryRaw<{ eventId: string; deliveryIds: string[] }[]>`
+  // UTC text, read as timestamp(3) (the zone is ignored): the same instant whichever driver sends it.
+  const now = new Date().toISOString();
+  const sql = Prisma.sql`
     WITH input AS (
       SELECT * FROM jsonb_to_recordset(${JSON.stringify(events)}::jsonb) AS i("id" uuid, "applicationId" uuid, "type" text, "payload" jsonb, "apiKeyId" uuid, "excludeEndpointId" uuid)
     ), e AS (
@@ -48,6 +70,10 @@ export async function recordEvents(run: Pick<Tx, '$queryRaw'>, inputs: NewEvent[
       SELECT e.*, i."excludeEndpointId" FROM e JOIN input i ON i."id" = e."id"
     ), d AS (${fanOutInsert('recorded')})
     SELECT "eventId"::text AS "eventId", array_agg("id"::text) AS "deliveryIds" FROM d GROUP BY "eventId"`;
+  return { events, sql };
+}
+
+function deliveriesOf(events: { id: string }[], rows: RecordedRow[]): RecordedEvent[] {
   const deliveries = new Map(rows.map((r) => [r.eventId, r.deliveryIds]));
   return events.map((e) => ({ eventId: e.id, deliveryIds: deliveries.get(e.id) ?? [] }));
 }
