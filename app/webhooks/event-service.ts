@@ -9,7 +9,7 @@ import type { JobProducer } from '../queue/producer';
 import { attemptFields, deliveryFields } from './delivery-views';
 import { createCoalescer } from '../shared/coalesce';
 import type { Pool } from 'pg';
-import { recordEvent, recordEvents, recordEventsOn, type NewEvent, type RecordedEvent } from './events';
+import { recordEvent, recordEvents, recordEventsOn, type NewEvent, type RecordedEvent, type RegisteredType } from './events';
 
 type Tx = Prisma.TransactionClient;
 
@@ -92,6 +92,28 @@ export function createEventService(deps: {
     return responseOf(recorded);
   }
 
+  /**
+   * Publish without an Idempotency-Key: the type's registration is read by the recording
+   * statement itself, so a publish is one round trip, or two for a type with a schema: it comes
+   * back unrecorded with the schema, its payload is checked (`check` throws the 422 when it does
+   * not match) and it is recorded then. Resolves with whether the type is deprecated.
+   */
+  async function publishChecked(
+    input: { applicationId: string; type: string; payload: Prisma.InputJsonObject; apiKeyId: string | null },
+    check: (registered: RegisteredType) => { deprecated: boolean },
+  ): Promise<{ published: PublishedEvent; deprecated: boolean }> {
+    let recorded = await recordAlone({ ...input, checkType: true });
+    let deprecated = recorded.type?.deprecated ?? false;
+    if (recorded.type?.hasSchema) {
+      const registered = recorded.type.registered;
+      if (!registered) throw new Error(`event type ${input.type}: a schema without its registration`);
+      ({ deprecated } = check(registered));
+      recorded = await recordAlone(input);
+    }
+    await jobs.enqueue('webhook', recorded.deliveryIds);
+    return { published: { id: recorded.eventId, type: input.type, deliveries: recorded.deliveryIds.length }, deprecated };
+  }
+
   async function get(applicationId: string, id: string) {
     const event = await db.event.findUnique({
       where: { id, applicationId },
@@ -136,7 +158,7 @@ export function createEventService(deps: {
     return { id, status: 'pending' };
   }
 
-  return { publish, get, retryDelivery };
+  return { publish, publishChecked, get, retryDelivery };
 }
 
 export type EventService = ReturnType<typeof createEventService>;

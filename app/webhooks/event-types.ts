@@ -168,7 +168,11 @@ export function createEventTypeService(deps: { db: Db; pool?: Pick<Pool, 'query'
    * warning). One indexed read per publish; the schema is compiled once per version.
    */
   async function checkPayload(applicationId: string, type: string, payload: unknown): Promise<{ deprecated: boolean }> {
-    const row = await typeForCheck(applicationId, type);
+    return checkRegistered(await typeForCheck(applicationId, type), type, payload);
+  }
+
+  /** The same check against a registration already read (the recording statement reads it: events.ts). */
+  function checkRegistered(row: TypeCheckRow | null, type: string, payload: unknown): { deprecated: boolean } {
     if (!row) return { deprecated: false };
     if (row.schema !== null && typeof row.schema === 'object') {
       const key = `${row.id}:${row.version}`;
@@ -187,7 +191,7 @@ export function createEventTypeService(deps: { db: Db; pool?: Pick<Pool, 'query'
     return { deprecated: row.deprecated };
   }
 
-  return { create, list, get, update, checkPayload };
+  return { create, list, get, update, checkPayload, checkRegistered };
 }
 
 export type EventTypeService = ReturnType<typeof createEventTypeService>;

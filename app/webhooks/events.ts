@@ -14,6 +14,20 @@ type Tx = Prisma.TransactionClient;
 export interface RecordedEvent {
   eventId: string;
   deliveryIds: string[];
+  /**
+   * With `checkType`: whether the application registered the type with a schema (then the event
+   * was NOT recorded: the caller validates the payload and records it again without the flag),
+   * and whether the type is deprecated.
+   */
+  type?: { hasSchema: boolean; deprecated: boolean; registered?: RegisteredType };
+}
+
+/** A type's registration as the payload check needs it (event-types.ts). */
+export interface RegisteredType {
+  id: string;
+  version: number;
+  deprecated: boolean;
+  schema: Prisma.JsonValue | null;
 }
 
 export interface NewEvent {
@@ -24,6 +38,11 @@ export interface NewEvent {
   apiKeyId?: string | null;
   /** Operational events (operational-events.ts): never fanned out to the endpoint they are about. */
   excludeEndpointId?: string;
+  /**
+   * Read the application's registration of the type in the same statement (POST /v1/events): the
+   * event is recorded only when the type has no schema to check; see RecordedEvent.type.
+   */
+  checkType?: boolean;
 }
 
 export async function recordEvent(tx: Tx, input: NewEvent): Promise<RecordedEvent> {
@@ -51,31 +70,54 @@ export async function recordEventsOn(pool: Pick<Pool, 'query'>, inputs: NewEvent
 
 interface RecordedRow {
   eventId: string;
-  deliveryIds: string[];
+  deliveryIds: string[] | null;
+  checked: boolean;
+  hasSchema: boolean;
+  deprecated: boolean;
+  typeId: string | null;
+  typeVersion: number | null;
+  typeSchema: Prisma.JsonValue | null;
 }
 
 function recordEventsStatement(inputs: NewEvent[]) {
   // Ids made here, so each result finds its deliveries without relying on insert order.
-  const events = inputs.map((e) => ({ id: randomUUID(), applicationId: e.applicationId, type: e.type, payload: e.payload, apiKeyId: e.apiKeyId ?? null, excludeEndpointId: e.excludeEndpointId ?? null }));
+  const events = inputs.map((e) => ({ id: randomUUID(), applicationId: e.applicationId, type: e.type, payload: e.payload, apiKeyId: e.apiKeyId ?? null, excludeEndpointId: e.excludeEndpointId ?? null, check: e.checkType === true }));
   // UTC text, read as timestamp(3) (the zone is ignored): the same instant whichever driver sends it.
   const now = new Date().toISOString();
+  // "typed": a checked event whose type is registered with a schema (an object, as the validator
+  // takes it) is not inserted; every input comes back, with its deliveries when it was, and a
+  // schema to check with when it was not.
   const sql = Prisma.sql`
     WITH input AS (
-      SELECT * FROM jsonb_to_recordset(${JSON.stringify(events)}::jsonb) AS i("id" uuid, "applicationId" uuid, "type" text, "payload" jsonb, "apiKeyId" uuid, "excludeEndpointId" uuid)
+      SELECT * FROM jsonb_to_recordset(${JSON.stringify(events)}::jsonb) AS i("id" uuid, "applicationId" uuid, "type" text, "payload" jsonb, "apiKeyId" uuid, "excludeEndpointId" uuid, "check" boolean)
+    ), typed AS (
+      SELECT i.*, COALESCE(jsonb_typeof(t."schema") IN ('object', 'array'), false) AS "hasSchema", COALESCE(t."deprecated", false) AS "deprecated",
+             t."id"::text AS "typeId", t."version" AS "typeVersion", t."schema" AS "typeSchema"
+      FROM input i LEFT JOIN "event_types" t ON i."check" AND t."applicationId" = i."applicationId" AND t."name" = i."type"
     ), e AS (
       INSERT INTO "events" ("id", "applicationId", "apiKeyId", "type", "payload", "createdAt")
-      SELECT i."id", i."applicationId", i."apiKeyId", i."type", i."payload", ${now}::timestamp(3) FROM input i
+      SELECT i."id", i."applicationId", i."apiKeyId", i."type", i."payload", ${now}::timestamp(3) FROM typed i WHERE NOT i."hasSchema"
       RETURNING "id", "applicationId", "type", "createdAt" AS "at"
     ), recorded AS (
       SELECT e.*, i."excludeEndpointId" FROM e JOIN input i ON i."id" = e."id"
     ), d AS (${fanOutInsert('recorded')})
-    SELECT "eventId"::text AS "eventId", array_agg("id"::text) AS "deliveryIds" FROM d GROUP BY "eventId"`;
+    SELECT ty."id"::text AS "eventId", ty."check" AS "checked", ty."hasSchema", ty."deprecated", g."deliveryIds",
+           ty."typeId", ty."typeVersion", CASE WHEN ty."hasSchema" THEN ty."typeSchema" END AS "typeSchema"
+    FROM typed ty LEFT JOIN (SELECT "eventId", array_agg("id"::text) AS "deliveryIds" FROM d GROUP BY "eventId") g ON g."eventId" = ty."id"`;
   return { events, sql };
 }
 
 function deliveriesOf(events: { id: string }[], rows: RecordedRow[]): RecordedEvent[] {
-  const deliveries = new Map(rows.map((r) => [r.eventId, r.deliveryIds]));
-  return events.map((e) => ({ eventId: e.id, deliveryIds: deliveries.get(e.id) ?? [] }));
+  const byId = new Map(rows.map((r) => [r.eventId, r]));
+  return events.map((e) => {
+    const r = byId.get(e.id);
+    const recorded: RecordedEvent = { eventId: e.id, deliveryIds: r?.deliveryIds ?? [] };
+    if (r?.checked) {
+      recorded.type = { hasSchema: r.hasSchema, deprecated: r.deprecated };
+      if (r.typeId !== null && r.typeVersion !== null) recorded.type.registered = { id: r.typeId, version: r.typeVersion, deprecated: r.deprecated, schema: r.typeSchema };
+    }
+    return recorded;
+  });
 }
 
 /**

@@ -10,11 +10,14 @@ import { ONE_UNIT } from '../http/quotas';
 import { parseWith } from '../http/validate';
 import { applicationOf } from '../shared/application';
 import { rowIdOr404 } from '../shared/ids';
-import { idempotencyKeyHeader, jsonContent as json, problemResponses, withQuotaHeaders } from '../shared/openapi';
+import { IDEMPOTENCY_HEADER, idempotencyKeyHeader, jsonContent as json, problemResponses, withQuotaHeaders } from '../shared/openapi';
 import type { EndpointService } from './endpoints';
 import type { EventService } from './event-service';
 import type { EventTypeService } from './event-types';
 import { endpointSchemas, endpointView, eventView, listQuery, publishEventSchema, rotateSecretSchema, secretView } from './schemas';
+
+/** Without it, POST /v1/events takes the one-statement path (event-service.ts publishChecked). */
+const IDEMPOTENCY_KEY = IDEMPOTENCY_HEADER.toLowerCase();
 
 const idParams = z.object({ id: z.uuid() });
 const endpointWithSecret = endpointView
@@ -135,7 +138,7 @@ export function webhookRoutes(deps: {
   endpoints: EndpointService;
   events: EventService;
   /** Payload schemas and deprecation of the application's event types, checked on publish. */
-  eventTypes: Pick<EventTypeService, 'checkPayload'>;
+  eventTypes: Pick<EventTypeService, 'checkPayload' | 'checkRegistered'>;
   idempotency: Pick<Idempotency, 'respond'>;
   auth: RouteGuard;
   /** WEBHOOK_ALLOW_PRIVATE_NETWORKS: whether literal private addresses are accepted as URLs. */
@@ -179,12 +182,25 @@ export function webhookRoutes(deps: {
 
   router.post('/v1/events', ...publishCounted, async (ctx) => {
     const input = parseWith(publishEventSchema, ctx.request.body);
-    const { deprecated } = await eventTypes.checkPayload(applicationOf(ctx).id, input.type, input.payload);
-    if (deprecated) {
+    const applicationId = applicationOf(ctx).id;
+    const markDeprecated = () => {
       // RFC 9745's Deprecation header, and the reason in words (Warning, code 299 "miscellaneous persistent warning").
       ctx.set('Deprecation', 'true');
       ctx.set('Warning', `299 - "event type ${input.type} is deprecated"`);
+    };
+    if (ctx.headers[IDEMPOTENCY_KEY] === undefined) {
+      // No key: the type's registration is read by the recording statement (event-service.ts).
+      const { published, deprecated } = await events.publishChecked(
+        { applicationId, type: input.type, payload: input.payload as Prisma.InputJsonObject, apiKeyId: ctx.state.apiKey.id },
+        (registered) => eventTypes.checkRegistered(registered, input.type, input.payload),
+      );
+      if (deprecated) markDeprecated();
+      ctx.status = 202;
+      ctx.body = { ...published };
+      return;
     }
+    const { deprecated } = await eventTypes.checkPayload(applicationId, input.type, input.payload);
+    if (deprecated) markDeprecated();
     await idempotency.respond(ctx, 'POST /v1/events', async (claim) => {
       const body = await events.publish({ applicationId: applicationOf(ctx).id, type: input.type, payload: input.payload as Prisma.InputJsonObject, apiKeyId: ctx.state.apiKey.id }, { idempotency: claim });
       return { status: 202, body: { ...body } };

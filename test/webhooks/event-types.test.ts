@@ -117,6 +117,22 @@ describe('publishing against the catalog', () => {
     expect(await s.t.db.event.count({ where: { type: 'order.legacy' } })).toBe(before + 1);
   });
 
+  it('a deprecated type with a schema: checked, then recorded with the headers; with an Idempotency-Key the same check and headers', async () => {
+    await s.json('POST', '/v1/event-types', { name: 'order.old', schema: { type: 'object', required: ['id'] } });
+    await s.json('PATCH', '/v1/event-types/order.old', { deprecated: true });
+    const before = await s.t.db.event.count({ where: { type: 'order.old' } });
+    expectProblem(await s.call('POST', '/v1/events', { type: 'order.old', payload: { x: 1 } }), 422, /id/);
+    expectProblem(await s.call('POST', '/v1/events', { type: 'order.old', payload: { x: 1 } }, { 'Idempotency-Key': 'old-bad' }), 422, /id/);
+    expect(await s.t.db.event.count({ where: { type: 'order.old' } })).toBe(before);
+    for (const headers of [undefined, { 'Idempotency-Key': 'old-good' }]) {
+      const res = await s.call('POST', '/v1/events', { type: 'order.old', payload: { id: 1 } }, headers);
+      expect(res.status).toBe(202);
+      expect(res.headers.get('deprecation')).toBe('true');
+      expect(res.headers.get('warning')).toMatch(/order\.old is deprecated/);
+    }
+    expect(await s.t.db.event.count({ where: { type: 'order.old' } })).toBe(before + 2);
+  });
+
   it('an unregistered type is published as it is', async () => {
     const res = await s.call('POST', '/v1/events', { type: 'never.registered', payload: { anything: ['goes'] } });
     expect(res.status).toBe(202);
