@@ -91,42 +91,33 @@ export class UnsupportedMediaTypeError extends AppError {
   readonly title = 'Unsupported media type';
 }
 
-/** The Retry-After header of an answer that asks the client to come back: whole seconds, at least 1. */
-function retryAfter(seconds: number): Record<string, string> {
-  return { 'Retry-After': String(Math.max(1, Math.ceil(seconds))) };
+/** An answer that asks the client to come back: Retry-After in whole seconds, at least 1. */
+abstract class RetryLaterError extends AppError {
+  constructor(message: string, retryAfterSeconds: number) {
+    super(message);
+    this.headers = { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) };
+  }
 }
 
-export class RateLimitedError extends AppError {
+export class RateLimitedError extends RetryLaterError {
   readonly status = 429;
   readonly type = 'rate-limited';
   readonly title = 'Too many requests';
-  constructor(message: string, retryAfterSeconds: number) {
-    super(message);
-    this.headers = retryAfter(retryAfterSeconds);
-  }
 }
 
 /**
  * An application's quota (emails or events per minute or per day) has no room for the request;
  * it was refused whole and consumed nothing. Retry-After: until the quota's window resets.
  */
-export class QuotaExceededError extends AppError {
+export class QuotaExceededError extends RetryLaterError {
   readonly status = 429;
   readonly type = 'quota-exceeded';
   readonly title = 'Quota exceeded';
-  constructor(message: string, retryAfterSeconds: number) {
-    super(message);
-    this.headers = retryAfter(retryAfterSeconds);
-  }
 }
 
 /** A dependency (PostgreSQL, Redis) cannot serve the request now; the client may retry later. */
-export class ServiceUnavailableError extends AppError {
+export class ServiceUnavailableError extends RetryLaterError {
   readonly status = 503;
   readonly type = 'service-unavailable';
   readonly title = 'Service unavailable';
-  constructor(message: string, retryAfterSeconds: number) {
-    super(message);
-    this.headers = retryAfter(retryAfterSeconds);
-  }
 }

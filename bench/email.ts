@@ -38,7 +38,6 @@ function post(apiKey: string, path: string, body: unknown): LoadRequest {
   return { method: 'POST', path, headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify(body) };
 }
 
-
 async function main() {
   const loadAtStart = loadAverage();
   const runtime = (await compiledMain()) ? 'compiled (node app/main.js)' : 'tsx (sources)';
