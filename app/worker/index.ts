@@ -9,7 +9,7 @@ import type { Config } from '../config';
 import { createContainer, type Container } from '../container';
 import { createOutgoingMail, verpFromConfig } from '../deliverability';
 import { createEmailDeliveryMetrics } from '../email/metrics';
-import { createEmailProcessor } from '../email/processor';
+import { createEmailProcessor, EMAIL_POOL_SIZE } from '../email/processor';
 import { createEmailSweeps } from '../email/sweeps';
 import { createSmtpTransport } from '../email/transport';
 import { healthRouter } from '../http/health';
@@ -84,6 +84,7 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
   const processors: QueueProcessor[] = [
     createEmailProcessor({
       db,
+      pool: c.openStatementPool('email delivery', EMAIL_POOL_SIZE),
       jobs,
       log: log.child({ queue: JOBS.email.queue }),
       transport,
