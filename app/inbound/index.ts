@@ -17,6 +17,7 @@ import type { Logger } from '../log';
 import { createJobProducer } from '../queue/producer';
 import { startInboundListener, type ListenerEvent } from './listener';
 import { createInboundMetrics } from './metrics';
+import { createReportStore, REPORT_POOL_SIZE } from './report-store';
 import { createReportRecorder, TryAgainLater } from './reports';
 
 export interface RunningInbound {
@@ -32,7 +33,8 @@ export async function startInbound(config: Config, log: Logger): Promise<Running
   if (!config.bounceDomain) throw new ConfigError(['BOUNCE_DOMAIN: required by the inbound role (the domain whose MX points at it)']);
   const verp = verpFromConfig(config)!;
   const lifecycle = createLifecycle(log, config.shutdownTimeoutMs);
-  const { db, redis, queues, metrics } = createContainer({ role: 'inbound', config, log, lifecycle });
+  const container = createContainer({ role: 'inbound', config, log, lifecycle });
+  const { db, redis, queues, metrics } = container;
 
   const app = new Koa();
   app.use(healthRouter({ db, redis, isShuttingDown: lifecycle.isShuttingDown }).routes()).use(metricsRouter(metrics.registry).routes());
@@ -42,7 +44,9 @@ export async function startInbound(config: Config, log: Logger): Promise<Running
 
   const jobs = createJobProducer({ queues, redis, settings: config, log });
   const inboundMetrics = createInboundMetrics(metrics.registry);
-  const recorder = createReportRecorder({ db, jobs, verp, log });
+  // Registered before the listener, so it closes after the sessions have finished.
+  const store = createReportStore(container.openStatementPool('inbound reports', REPORT_POOL_SIZE));
+  const recorder = createReportRecorder({ store, jobs, verp, log });
   const listener = await startInboundListener({
     host: config.host,
     port: config.inbound.port,

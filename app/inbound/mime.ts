@@ -1,9 +1,9 @@
 /**
- * A small, bounded MIME walker for delivery reports. Why not mailparser alone: it folds the
+ * A small, bounded MIME walker for delivery reports. Why not mailparser: it folds the
  * machine-readable parts (message/delivery-status, message/feedback-report) into the text body
- * together with the human-readable part, so the per-recipient fields cannot be told apart.
- * mailparser still reads whatever this walker does not recognise (report.ts, for the stored
- * sample of unusable mail).
+ * together with the human-readable part, so the per-recipient fields cannot be told apart; and
+ * it does far more per message (charset conversion, address and date parsing, streams) than a
+ * DSN needs. Unusable mail is kept as a raw sample (reports.ts): nothing else parses messages.
  *
  * Bounded so that hostile input costs little: at most 8 levels and 100 parts; never throws.
  */

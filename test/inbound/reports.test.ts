@@ -62,6 +62,25 @@ describe.each([
   });
 });
 
+test('DSNs over many sessions at once (as MTAs deliver them): each email bounced, suppressed and announced once', async () => {
+  const emails = await Promise.all(Array.from({ length: 10 }, (_, i) => sentEmail(`busy${i}@example.org`)));
+  const dsns = emails.map(({ id, returnPath }, i) =>
+    Buffer.from(reportFixture('exim-hard-bounce', { returnPath, emailId: id }).toString('latin1').replace(/nobody@example\.net/g, `busy${i}@example.org`), 'latin1'),
+  );
+  // Both copies of every DSN at the same time: the duplicates share batches with the originals.
+  const replies = await Promise.all([...emails, ...emails].map(({ returnPath }, k) => s.deliverReport([returnPath], dsns[k % emails.length])));
+  expect(replies.map((r) => r.code)).toEqual(replies.map(() => 250));
+  const list = await suppressions();
+  for (const [i, { id }] of emails.entries()) {
+    const email = await s.call('GET', `/v1/emails/${id}`);
+    expect(email.body).toMatchObject({ status: 'bounced', reports: [{ kind: 'hard_bounce', recipient: `busy${i}@example.org` }] });
+    expect(list).toContainEqual(expect.objectContaining({ address: `busy${i}@example.org`, reason: 'hard_bounce', emailId: id }));
+    await s.waitForEvent('email.bounced', (d) => d.emailId === id);
+  }
+  const events = await s.t.db.event.findMany({ where: { type: 'email.bounced', OR: emails.map(({ id }) => ({ payload: { path: ['emailId'], equals: id } })) } });
+  expect(events).toHaveLength(emails.length);
+});
+
 test('a partial bounce (one of two recipients) is recorded and keeps the email sent', async () => {
   const { id, returnPath } = await sentEmail(['jane@example.com', 'ok@example.com']);
   expect((await s.deliverReport([returnPath], reportFixture('postfix-hard-bounce', { returnPath, emailId: id }))).code).toBe(250);
