@@ -23,7 +23,7 @@ import { JOBS } from '../queue';
 import { registerQueueMetrics } from '../queue/metrics';
 import type { QueueProcessor, Sweep } from '../queue/processor';
 import { createJobProducer } from '../queue/producer';
-import { createSuppressionCheck } from '../suppressions';
+import { createSuppressionCheck, SUPPRESSION_CHECK_POOL_SIZE } from '../suppressions';
 import { createWebhookMetrics } from '../webhooks/metrics';
 import { createRetentionMetrics, createRetentionSweep } from '../retention/sweep';
 import { createAttemptSender } from '../webhooks/attempt';
@@ -88,7 +88,11 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
       jobs,
       log: log.child({ queue: JOBS.email.queue }),
       transport,
-      outgoing: createOutgoingMail({ suppressions: createSuppressionCheck({ db }), verp: verpFromConfig(config), dkim: config.dkim }),
+      outgoing: createOutgoingMail({
+        suppressions: createSuppressionCheck({ pool: c.openStatementPool('suppression check', SUPPRESSION_CHECK_POOL_SIZE) }),
+        verp: verpFromConfig(config),
+        dkim: config.dkim,
+      }),
       metrics: createEmailDeliveryMetrics(metrics.registry),
       leaseMs: config.jobLockMs,
       maxAttempts: config.email.maxAttempts,
