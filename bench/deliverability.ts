@@ -20,7 +20,6 @@
  * BENCH_CPU_PROF=dir (the api, worker and inbound processes run with `node --cpu-prof` into
  * dir/<role>), BENCH_JSON=path.
  */
-import { mkdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Pool } from 'pg';
@@ -37,7 +36,7 @@ import { describeMachine, fmt, loadAverage, printReport, runBenchmark, type Resu
 import { processCpuMs } from './lib/rss';
 import { startSmtpSink } from './lib/smtp-sink';
 import { sendSmtpLoad, type SmtpLoadMessage, type SmtpLoadResult } from './lib/smtp-load';
-import { benchStack, compiledMain } from './lib/stack';
+import { benchNodeArgs, benchStack, compiledMain } from './lib/stack';
 
 const EMAILS = Number(process.env.BENCH_EMAILS ?? 3000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
@@ -197,10 +196,7 @@ async function main() {
     const smtpPort = await freePort();
     const healthPort = await freePort();
     const env: Env = { ...stack.env.env, NODE_ENV: 'production', LOG_LEVEL: 'warn', BOUNCE_DOMAIN, INBOUND_PORT: String(smtpPort), INBOUND_HEALTH_PORT: String(healthPort) };
-    // As bench/lib/stack.ts does for the api and worker: a command-line flag (NODE_OPTIONS refuses it).
-    const profileDir = CPU_PROF ? path.resolve(CPU_PROF, 'inbound') : undefined;
-    if (profileDir) mkdirSync(profileDir, { recursive: true });
-    const inbound = startCli(['inbound'], env, { main, nodeArgs: profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : [] });
+    const inbound = startCli(['inbound'], env, { main, nodeArgs: benchNodeArgs('inbound') });
     try {
       await waitForHttp(`http://127.0.0.1:${healthPort}/health/ready`, { timeoutMs: 60_000 });
       await smtpLoad(smtpPort, warmDsns);
@@ -220,7 +216,7 @@ async function main() {
       });
     } finally {
       await stopProcess(inbound, 'SIGTERM');
-      if (profileDir) log(`CPU profiles in ${path.resolve(CPU_PROF!)}/<role>`);
+      if (CPU_PROF) log(`CPU profiles in ${path.resolve(CPU_PROF)}/<role>`);
     }
   } finally {
     await stack.close();

@@ -10,7 +10,7 @@ import type { Db } from '../db/client';
 import { ConflictError, NotFoundError, ValidationError, type FieldError } from '../errors';
 import type { Application } from '../generated/prisma/client';
 import { looksLikeUuid } from '../shared/ids';
-import type { ApplicationContext, ApplicationLookup } from '../shared/application';
+import type { ApplicationContext, ApplicationLookup, ApplicationSettings } from '../shared/application';
 import { type ApplicationView, type CreateApplicationInput, type UpdateApplicationInput } from './schemas';
 
 /** Names and ids of live applications: tens. The bound only stops a client naming junk from growing it. */
@@ -20,11 +20,9 @@ function isUniqueViolation(err: unknown): boolean {
   return (err as { code?: string })?.code === 'P2002';
 }
 
-export function toApplicationView(row: Application): ApplicationView {
+/** The settings columns of a row: what the API shows and what requests act under. */
+function settingsOf(row: Application): ApplicationSettings {
   return {
-    id: row.id,
-    name: row.name,
-    description: row.description,
     rateLimitPerSecond: row.rateLimitPerSecond,
     rateLimitBurst: row.rateLimitBurst,
     defaultFrom: row.defaultFrom,
@@ -34,6 +32,15 @@ export function toApplicationView(row: Application): ApplicationView {
     emailQuotaPerDay: row.emailQuotaPerDay,
     eventQuotaPerMinute: row.eventQuotaPerMinute,
     eventQuotaPerDay: row.eventQuotaPerDay,
+  };
+}
+
+export function toApplicationView(row: Application): ApplicationView {
+  return {
+    id: row.id,
+    name: row.name,
+    description: row.description,
+    ...settingsOf(row),
     createdAt: row.createdAt.toISOString(),
     updatedAt: row.updatedAt.toISOString(),
     disabledAt: row.disabledAt ? row.disabledAt.toISOString() : null,
@@ -45,17 +52,7 @@ export function toApplicationContext(row: Application): ApplicationContext {
   return {
     id: row.id,
     name: row.name,
-    settings: {
-      rateLimitPerSecond: row.rateLimitPerSecond,
-      rateLimitBurst: row.rateLimitBurst,
-      defaultFrom: row.defaultFrom,
-      allowedSenderDomains: row.allowedSenderDomains,
-      retentionDays: row.retentionDays,
-      emailQuotaPerMinute: row.emailQuotaPerMinute,
-      emailQuotaPerDay: row.emailQuotaPerDay,
-      eventQuotaPerMinute: row.eventQuotaPerMinute,
-      eventQuotaPerDay: row.eventQuotaPerDay,
-    },
+    settings: settingsOf(row),
   };
 }
 

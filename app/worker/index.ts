@@ -39,10 +39,10 @@ import { runProcessors, startSweeper } from './run';
 import { warnUnlessNoEviction } from '../shared/redis-policy';
 
 /**
- * The worker's hot statements are shared by its concurrent jobs (a claim, a suppression check and
- * an outcome write in flight per queue, shared/coalesce.ts), so connections do not grow with
- * WORKER_CONCURRENCY; the rest covers webhook jobs, sweeps, recoveries and jobs that found
- * nothing to claim (20 is what the pool had at the former default of 10 jobs).
+ * Prisma's connections. The hot statements (email claims and outcomes, suppression checks, webhook
+ * loads and records) run on small pools of their own below and are shared by concurrent jobs
+ * (shared/coalesce.ts), so no pool grows with WORKER_CONCURRENCY; this one serves sweeps,
+ * recoveries, large email bodies and jobs that found nothing to claim (20, what it had before).
  */
 const WORKER_DB_POOL_SIZE = 20;
 

@@ -61,6 +61,15 @@ export function benchNodeOptions(role: 'api' | 'worker'): string {
   return process.env.BENCH_NODE_OPTIONS ?? productionNodeOptions(role);
 }
 
+/** The node arguments of a bench process of the role: BENCH_CPU_PROF's profile into <dir>/<role>, then BENCH_NODE_ARGS. */
+export function benchNodeArgs(role: string): string[] {
+  const profileDir = process.env.BENCH_CPU_PROF;
+  return [
+    ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profileDir, role)}`] : []),
+    ...(process.env.BENCH_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? []),
+  ];
+}
+
 let compiled: Promise<string | undefined> | undefined;
 
 /** Compiles the app once per benchmark run; resolves with the compiled main.js, or undefined (use tsx). */
@@ -98,12 +107,7 @@ export async function benchStack(label: string, env: Env, scopes: string[] = ['a
       NODE_OPTIONS: benchNodeOptions(role),
       ...extraEnv,
     };
-    const profileDir = process.env.BENCH_CPU_PROF;
-    const nodeArgs = [
-      ...(profileDir ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(profileDir, role)}`] : []),
-      ...(process.env.BENCH_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? []),
-    ];
-    const { cli, url } = await startRole(role, roleEnv, { main, timeoutMs: 60_000, nodeArgs });
+    const { cli, url } = await startRole(role, roleEnv, { main, timeoutMs: 60_000, nodeArgs: benchNodeArgs(role) });
     const proc: RoleProcess = {
       role,
       pid: cli.child.pid!,

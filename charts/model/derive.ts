@@ -60,9 +60,9 @@ export const DEFAULT_IMAGE = `${packageJson.name}:${packageJson.version}`;
 export const HEAP_SHARE_PERCENT = 75;
 /**
  * The young generation's semi-space cap (`--max-semi-space-size`). V8's default, 16 MiB, lets the
- * young generation of a busy api take 48 MiB: with 8 the api's peak RSS under bench:email went
- * from 224–252 to 184 MB and the worker's from 206–213 to 163 MB (the ≤ 200 MB target), for a few
- * more scavenges (README, Performance).
+ * young generation of a busy process take 48 MiB; with 8, bench:email's peak RSS was api 209–225
+ * and worker 186–201 MB (224–252 and 206–213 MB with V8's default in the same evening's runs), for
+ * a few more scavenges (README, Performance).
  */
 export const SEMI_SPACE_MIB = 8;
 /**
