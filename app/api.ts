@@ -12,6 +12,7 @@ import { createContainer } from './container';
 import { emailRoutes } from './email/routes';
 import { createEmailAcceptMetrics } from './email/metrics';
 import { createEmailService } from './email/service';
+import { EMAIL_ACCEPT_POOL_SIZE } from './email/store';
 import { createHttpApp } from './http/app';
 import { createRouteGuard } from './http/auth';
 import { createIdempotency } from './http/idempotency';
@@ -64,7 +65,16 @@ export async function startApi(config: Config, log: Logger): Promise<RunningApi>
 
   // Domain services.
   const templates = createTemplateService({ db });
-  const emails = createEmailService({ db, jobs, mailFrom: config.mailFrom, templates, idempotency, metrics: createEmailAcceptMetrics(metrics.registry) });
+  const emails = createEmailService({
+    db,
+    jobs,
+    mailFrom: config.mailFrom,
+    templates,
+    idempotency,
+    metrics: createEmailAcceptMetrics(metrics.registry),
+    // The accepting INSERT's own connections, a prepared statement on each (email/store.ts).
+    pool: openStatementPool('email accept', EMAIL_ACCEPT_POOL_SIZE),
+  });
   // Refuse to start without the key rather than fail on the first endpoint created.
   const secrets = createSecretBox(requireEncryptionKey(config.encryptionKey));
   const endpoints = createEndpointService({ db, secrets });

@@ -6,6 +6,7 @@
  * delivery later, and editing a template does not change emails already accepted.
  */
 import { randomUUID } from 'node:crypto';
+import type { Pool } from 'pg';
 import type { Db, Prisma } from '../db/client';
 import { ConflictError, NotFoundError, ValidationError } from '../errors';
 import type { EmailStatus } from '../generated/prisma/client';
@@ -70,9 +71,11 @@ export function createEmailService(deps: {
   templates: Pick<TemplateService, 'resolve'>;
   idempotency: Pick<Idempotency, 'recordInput'>;
   metrics?: EmailAcceptMetrics;
+  /** The api's statement pool for the accepting INSERT (store.ts); without one it goes through Prisma. */
+  pool?: Pick<Pool, 'query'>;
 }) {
   const { db, jobs, templates, idempotency } = deps;
-  const writer = createEmailWriter({ db });
+  const writer = createEmailWriter({ db, pool: deps.pool });
 
   /** Builds the rows for validated input (templates rendered); `paths` prefix error paths per email. */
   async function buildRows(inputs: SendEmailInput[], { application, apiKeyId }: AcceptOptions, paths: string[]) {
