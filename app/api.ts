@@ -61,6 +61,9 @@ export async function startApi(config: Config, log: Logger): Promise<RunningApi>
   const auth = createRouteGuard({ apiKeys, applications, rateLimit });
   const idempotency = createIdempotency({ db });
   const jobs = createJobProducer({ queues, redis, settings: { email: config.email }, log });
+  // Requests do not wait for their job adds: on shutdown the adds still running finish after the
+  // server has stopped and before the queues and Redis close (steps run last registered first).
+  lifecycle.onShutdown('job adds in flight', () => jobs.drain());
   registerQueueMetrics(metrics.registry, redis, queues);
 
   // Domain services.

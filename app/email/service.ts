@@ -161,10 +161,10 @@ export function createEmailService(deps: {
       if (ids) ids.push(a.id);
       else byDelay.set(delayMs, [a.id]);
     });
-    await Promise.all([...byDelay].map(([delayMs, ids]) => jobs.enqueue('email', ids, { delayMs })));
+    await Promise.all([...byDelay].map(([delayMs, ids]) => jobs.enqueueDetached('email', ids, { delayMs })));
   }
 
-  /** Commits, then enqueues (outbox rule); the enqueue's outcome does not change the answer. */
+  /** Commits, then enqueues without waiting for Redis (outbox rule: the answer depends on the commit only). */
   async function acceptMany(inputs: SendEmailInput[], opts: AcceptOptions, paths: string[], respond: (accepted: AcceptedEmail[]) => Prisma.InputJsonValue) {
     const { rows, accepted, delays } = await buildRows(inputs, opts, paths);
     const body = respond(accepted);

@@ -2,10 +2,16 @@
  * The one way jobs are put on queues (outbox rule, DESIGN.md section 2): the row is committed
  * first, then its job is added with jobId = row id.
  *
- * - `enqueue` is the request path: best effort and never rejects. Adds of concurrent callers go
- *   to Redis together in one addBulk per kind (shared/coalesce.ts), so a busy api makes one round
- *   trip for many requests; an add that does not answer within 2 s is given up, so requests never
- *   hang on Redis. A failure is logged (at most every 10 s per kind) and left to the sweeps.
+ * - `enqueue` is best effort and never rejects. Adds of concurrent callers go to Redis together in
+ *   one addBulk per kind (shared/coalesce.ts), so a busy api makes one round trip for many
+ *   requests; an add that does not answer within 2 s is given up, so requests never hang on
+ *   Redis. A failure is logged (at most every 10 s per kind) and left to the sweeps.
+ * - `enqueueDetached` is the request path's: the answer depends only on the commit (the sweeps
+ *   add what an add missed), so the request does not wait for Redis either; a POST /v1/events or
+ *   /v1/emails at 200/s had a Redis round trip in series before its 202. The add runs on, and only
+ *   when more than MAX_DETACHED_JOBS are still unconfirmed does the caller wait for its own add,
+ *   so a slow Redis slows the api down instead of piling up ids in its memory. `drain` waits for
+ *   the adds still running (shutdown: after the server stops taking requests, before Redis closes).
  * - `ensureJobs` is the repair path (sweeps, manual retry): adds the missing jobs and replaces
  *   finished ones (a kept completed or failed job would make BullMQ ignore the add). It rejects
  *   on Redis errors, so the sweep reports and retries.
@@ -23,6 +29,8 @@ const ENQUEUE_TIMEOUT_MS = 2_000;
 const MAX_ADDS_IN_FLIGHT = 2;
 const MAX_JOBS_PER_ADD = 1_000;
 const FAILURE_LOG_INTERVAL_MS = 10_000;
+/** Jobs of detached adds not yet settled, above which a caller waits for its own add (backpressure). */
+export const MAX_DETACHED_JOBS = 5_000;
 
 interface PendingJob {
   id: string;
@@ -32,6 +40,10 @@ interface PendingJob {
 export interface JobProducer {
   /** Resolves true when the jobs are in Redis, false when not (a sweep will add them). Never rejects. */
   enqueue(kind: JobKind, ids: string[], opts?: { delayMs?: number }): Promise<boolean>;
+  /** The same add, not awaited: resolves at once, or when it settles if the detached backlog is over its bound. Never rejects. */
+  enqueueDetached(kind: JobKind, ids: string[], opts?: { delayMs?: number }): Promise<void>;
+  /** Resolves when every detached add started so far has settled. */
+  drain(): Promise<void>;
   /** Adds the jobs that are missing or finished; returns how many it added. */
   ensureJobs(kind: JobKind, ids: string[]): Promise<number>;
   /** The job of row `id` when it exists (its state can be read and it can be promoted). */
@@ -75,6 +87,24 @@ export function createJobProducer(deps: { queues: Queues; redis: Redis; settings
     );
   }
 
+  const detached = new Set<Promise<boolean>>();
+  let detachedJobs = 0;
+
+  function enqueueDetached(kind: JobKind, ids: string[], opts: { delayMs?: number } = {}): Promise<void> {
+    const add = enqueue(kind, ids, opts);
+    detached.add(add);
+    detachedJobs += ids.length;
+    void add.finally(() => {
+      detached.delete(add);
+      detachedJobs -= ids.length;
+    });
+    return detachedJobs > MAX_DETACHED_JOBS ? add.then(() => undefined) : Promise.resolve();
+  }
+
+  async function drain(): Promise<void> {
+    await Promise.all(detached);
+  }
+
   async function ensureJobs(kind: JobKind, ids: string[]): Promise<number> {
     if (ids.length === 0) return 0;
     const queue = queueOf(kind);
@@ -103,5 +133,5 @@ export function createJobProducer(deps: { queues: Queues; redis: Redis; settings
     await queueOf(kind).remove(id).catch(() => undefined);
   }
 
-  return { enqueue, ensureJobs, find, discard };
+  return { enqueue, enqueueDetached, drain, ensureJobs, find, discard };
 }

@@ -88,7 +88,7 @@ export function createEventService(deps: {
           return r;
         })
       : await recordAlone(input);
-    await jobs.enqueue('webhook', recorded.deliveryIds);
+    await jobs.enqueueDetached('webhook', recorded.deliveryIds);
     return responseOf(recorded);
   }
 
@@ -110,7 +110,7 @@ export function createEventService(deps: {
       ({ deprecated } = check(registered));
       recorded = await recordAlone(input);
     }
-    await jobs.enqueue('webhook', recorded.deliveryIds);
+    await jobs.enqueueDetached('webhook', recorded.deliveryIds);
     return { published: { id: recorded.eventId, type: input.type, deliveries: recorded.deliveryIds.length }, deprecated };
   }
 
