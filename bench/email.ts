@@ -19,7 +19,7 @@ import { describeMachine, fmt, loadAverage, printReport, runBenchmark, type Resu
 import { processCpuMs, sampleRss } from './lib/rss';
 import { sampleEmail } from './lib/sample-email';
 import { startSmtpSink } from './lib/smtp-sink';
-import { benchNodeOptions, benchStack, compiledMain, type RoleProcess } from './lib/stack';
+import { benchRuntimeNote, benchStack, compiledMain, type RoleProcess } from './lib/stack';
 import { summarize } from '../test/support/stats';
 
 const seconds = (name: string, fallback: number) => Number(process.env[name] ?? fallback) * 1000;
@@ -196,8 +196,8 @@ async function main() {
     await sink.close();
     figures.apiPeakRssBytes = peakApi;
     figures.workerPeakRssBytes = peakWorker;
-    rows.push({ measure: 'peak RSS, api process', value: fmt.mb(peakApi), target: '≤ 200 MB', met: peakApi <= 200 * 1024 * 1024, note: `NODE_OPTIONS "${benchNodeOptions('api')}"` });
-    rows.push({ measure: 'peak RSS, worker process', value: fmt.mb(peakWorker), target: '≤ 200 MB', met: peakWorker > 0 && peakWorker <= 200 * 1024 * 1024, note: `NODE_OPTIONS "${benchNodeOptions('worker')}"` });
+    rows.push({ measure: 'peak RSS, api process', value: fmt.mb(peakApi), target: '≤ 200 MB', met: peakApi <= 200 * 1024 * 1024, note: benchRuntimeNote('api') });
+    rows.push({ measure: 'peak RSS, worker process', value: fmt.mb(peakWorker), target: '≤ 200 MB', met: peakWorker > 0 && peakWorker <= 200 * 1024 * 1024, note: benchRuntimeNote('worker') });
   }
 
   printReport({

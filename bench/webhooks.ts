@@ -23,7 +23,7 @@ import { runBullmqHttpBaseline } from './lib/bullmq-http-baseline';
 import { closedLoop, describeStatuses, openLoop, type LoadRequest } from './lib/load';
 import { fmt, renderTable, type ResultRow } from './lib/report';
 import { processCpuMs, sampleRss } from './lib/rss';
-import { benchNodeOptions, benchStack, type BenchStack, type RoleProcess } from './lib/stack';
+import { benchRuntimeNote, benchStack, type BenchStack, type RoleProcess } from './lib/stack';
 import { summarize } from '../test/support/stats';
 
 const DELIVERIES = Number(process.env.BENCH_DELIVERIES ?? 20_000);
@@ -224,7 +224,7 @@ async function main() {
     rss.stop();
     await rx.close();
     const rssRow = (role: 'api' | 'worker', peak: number) =>
-      rows.push({ measure: `peak RSS, ${role} process`, value: fmt.mb(peak), target: '≤ 200 MB', met: peak <= 200 * 1024 * 1024, note: `NODE_OPTIONS "${benchNodeOptions(role)}"` });
+      rows.push({ measure: `peak RSS, ${role} process`, value: fmt.mb(peak), target: '≤ 200 MB', met: peak <= 200 * 1024 * 1024, note: benchRuntimeNote(role) });
     if (peakApi) rssRow('api', peakApi);
     if (peakWorker) rssRow('worker', peakWorker);
   }

@@ -8,7 +8,8 @@
  * loader (about 150 MB more RSS, slower start). BENCH_RUNTIME=tsx runs the sources instead; a
  * failed build falls back to tsx with a warning. The api and worker get the NODE_OPTIONS the
  * deployment model gives them in production (the heap cap derived from the pod's memory limit),
- * so peak RSS is measured under the caps they run with; BENCH_NODE_OPTIONS replaces it for both
+ * so peak RSS is measured under the caps they run with, and the model's other runtime variables
+ * (glibc malloc's; BENCH_APP_ENV may override them); BENCH_NODE_OPTIONS replaces NODE_OPTIONS for both
  * (e.g. "--max-old-space-size=160" to see the effect of another cap, "" for none).
  * BENCH_CPU_PROF=<dir> writes a V8 CPU profile of every api and worker process into <dir>
  * (open it in Chrome DevTools; Node refuses --cpu-prof in NODE_OPTIONS, so it is an argument).
@@ -61,6 +62,18 @@ export function benchNodeOptions(role: 'api' | 'worker'): string {
   return process.env.BENCH_NODE_OPTIONS ?? productionNodeOptions(role);
 }
 
+/** The production profile's other runtime variables for the role (glibc malloc's), as the pods get them. */
+export function productionRuntimeEnv(role: 'api' | 'worker'): Env {
+  const { NODE_OPTIONS: _heap, ...rest } = resolveEnv(createModel(), 'prod', role).runtime;
+  return rest;
+}
+
+/** How a bench process of the role runs, for the report: its NODE_OPTIONS and the other runtime variables. */
+export function benchRuntimeNote(role: 'api' | 'worker'): string {
+  const others = Object.entries(productionRuntimeEnv(role)).map(([k, v]) => `${k}=${v}`);
+  return [`NODE_OPTIONS "${benchNodeOptions(role)}"`, ...others].join(' ');
+}
+
 /** The node arguments of a bench process of the role: BENCH_CPU_PROF's profile into <dir>/<role>, then BENCH_NODE_ARGS. */
 export function benchNodeArgs(role: string): string[] {
   const profileDir = process.env.BENCH_CPU_PROF;
@@ -103,6 +116,7 @@ export async function benchStack(label: string, env: Env, scopes: string[] = ['a
 
   async function start(role: 'api' | 'worker', extraEnv: Env = {}): Promise<RoleProcess> {
     const roleEnv = {
+      ...productionRuntimeEnv(role),
       ...t.env,
       NODE_OPTIONS: benchNodeOptions(role),
       ...extraEnv,

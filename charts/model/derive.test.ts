@@ -12,7 +12,7 @@ describe('the app key lists the model uses', () => {
 describe('heap caps', () => {
   it('leave a quarter of the limit and the young generation outside the old space', () => {
     expect([512, 384, 256].map(heapLimitMiB)).toEqual([360, 264, 168]);
-    expect(runtimeEnv({ cpuRequestMillis: 1, memoryRequestMiB: 1, memoryLimitMiB: 1024 })).toEqual({ NODE_OPTIONS: '--max-old-space-size=744 --max-semi-space-size=8' });
+    expect(runtimeEnv({ cpuRequestMillis: 1, memoryRequestMiB: 1, memoryLimitMiB: 1024 })).toEqual({ NODE_OPTIONS: '--max-old-space-size=744 --max-semi-space-size=8', MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' });
   });
 
   it('follow each role’s own limit', () => {

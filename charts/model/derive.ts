@@ -92,9 +92,24 @@ export function nodeOptions(memoryLimitMiB: number): string {
   return `--max-old-space-size=${heapLimitMiB(memoryLimitMiB)} --max-semi-space-size=${SEMI_SPACE_MIB}`;
 }
 
-/** The runtime variables of an app container: the V8 flags from its memory limit. */
+/**
+ * glibc malloc settings for every Node container; what lives outside the V8 heap is malloc's.
+ * - `MALLOC_ARENA_MAX`: glibc gives each thread that allocates (V8's compile and GC threads,
+ *   libuv's pool) an arena of its own, up to 8 per core, and memory freed in one arena serves
+ *   only that arena; 2 keeps the main one and one for every other thread.
+ * - `MALLOC_MMAP_THRESHOLD_`: a block of 128 KiB or more gets its own mapping, returned to the
+ *   kernel when freed. glibc's default starts there but raises the threshold (up to 32 MiB) each
+ *   time such a block is freed, after which large blocks (request bodies, query results) land
+ *   in the arenas and stay resident; setting it fixes the threshold.
+ * Measured on bench:email, back to back at load 4.5–6: peak RSS api 184 → 170 MB, worker
+ * 139 → 125 MB; CPU an email within the round-to-round noise (worker 0.88 → 0.94 ms on delivery,
+ * 1.41 → 1.45 ms at 200/s; api accept 0.40 → 0.41 ms a request).
+ */
+export const MALLOC_ENV = { MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: String(128 * 1024) } as const;
+
+/** The runtime variables of an app container: the V8 flags from its memory limit, and malloc's. */
 export function runtimeEnv(resources: ResourcesSpec): Readonly<Record<RuntimeEnvKey, string>> {
-  return { NODE_OPTIONS: nodeOptions(resources.memoryLimitMiB) };
+  return { NODE_OPTIONS: nodeOptions(resources.memoryLimitMiB), ...MALLOC_ENV };
 }
 
 /** `--maxmemory` of a Redis stand-in, in MiB (Redis reads `mb` as 1024 × 1024 bytes). */

@@ -46,7 +46,7 @@ describe('the model', () => {
     expect(resolveEnv(model, 'dev', 'api').secrets).toContain('BOOTSTRAP_API_KEY');
     expect(resolveEnv(model, 'prod', 'api').secrets).not.toContain('BOOTSTRAP_API_KEY');
     expect(resolveEnv(model, 'dev', 'worker').secrets).not.toContain('BOOTSTRAP_API_KEY');
-    expect(resolveEnv(model, 'dev', 'migrate')).toEqual({ secrets: ['DATABASE_URL'], config: ['LOG_LEVEL'], runtime: { NODE_OPTIONS: '--max-old-space-size=168 --max-semi-space-size=8' } });
+    expect(resolveEnv(model, 'dev', 'migrate')).toEqual({ secrets: ['DATABASE_URL'], config: ['LOG_LEVEL'], runtime: { NODE_OPTIONS: '--max-old-space-size=168 --max-semi-space-size=8', MALLOC_ARENA_MAX: '2', MALLOC_MMAP_THRESHOLD_: '131072' } });
   });
 
   it('derives dev secrets from the dev dependencies, in a form the app accepts', () => {

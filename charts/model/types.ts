@@ -35,9 +35,10 @@ export type ConfigKey = SettingKey;
 
 /**
  * Variables the runtime reads rather than the app, derived by the model (never set by hand):
- * `NODE_OPTIONS` carries the V8 heap cap derived from the memory limit (`heapLimitMiB`).
+ * `NODE_OPTIONS` carries the V8 heap cap derived from the memory limit (`heapLimitMiB`);
+ * `MALLOC_ARENA_MAX` and `MALLOC_MMAP_THRESHOLD_` bound glibc malloc (`MALLOC_ENV`).
  */
-export const RUNTIME_ENV_KEYS = ['NODE_OPTIONS'] as const;
+export const RUNTIME_ENV_KEYS = ['NODE_OPTIONS', 'MALLOC_ARENA_MAX', 'MALLOC_MMAP_THRESHOLD_'] as const;
 export type RuntimeEnvKey = (typeof RUNTIME_ENV_KEYS)[number];
 
 export type ProfileName = 'dev' | 'prod';

@@ -3,7 +3,7 @@
  * (NODE_OPTIONS) from its own memory limit, the same on Kubernetes and compose; the Redis that
  * holds the queues is capped inside its container and never evicts (BullMQ needs noeviction).
  */
-import { heapLimitMiB, PROFILES, SEMI_SPACE_MIB, YOUNG_GENERATION_MIB, type ProfileName } from '../../charts/model';
+import { heapLimitMiB, MALLOC_ENV, PROFILES, SEMI_SPACE_MIB, YOUNG_GENERATION_MIB, type ProfileName } from '../../charts/model';
 import { composeBytes, composeService, containersOf, find, loadCompose, loadProfile, ofKind, quantity, type Container } from './support/manifests';
 
 const MiB = 2 ** 20;
@@ -45,6 +45,8 @@ describe.each(PROFILES)('heap caps (%s)', (profile) => {
     expect(cap).toBe(heapLimitMiB(limitMiB));
     // Young generation on top of the cap, and still at least a fifth of the limit left for Buffers and native memory.
     expect(cap + YOUNG_GENERATION_MIB).toBeLessThanOrEqual(limitMiB * 0.8);
+    // glibc malloc bounded as the model says (few arenas, large blocks returned when freed).
+    for (const [name, value] of Object.entries(MALLOC_ENV)) expect({ where, name, value: envValue(container, name) }).toEqual({ where, name, value });
   });
 
   it('compose runs each role with the same heap cap and memory limit as Kubernetes', () => {
@@ -53,6 +55,7 @@ describe.each(PROFILES)('heap caps (%s)', (profile) => {
       const k8s = containers.find((c) => c.role === role)!.container;
       const service = composeService(compose, role);
       expect({ role, nodeOptions: service.environment?.NODE_OPTIONS }).toEqual({ role, nodeOptions: envValue(k8s, 'NODE_OPTIONS') });
+      for (const name of Object.keys(MALLOC_ENV)) expect({ role, name, value: service.environment?.[name] }).toEqual({ role, name, value: envValue(k8s, name) });
       expect({ role, bytes: composeBytes(service.deploy.resources.limits.memory) }).toEqual({ role, bytes: quantity(k8s.resources.limits.memory, 'bytes') });
     }
   });
