@@ -22,7 +22,7 @@ import { startReceiver, type Receiver } from '../test/support/receiver';
 import { runBullmqHttpBaseline } from './lib/bullmq-http-baseline';
 import { closedLoop, describeStatuses, openLoop, type LoadRequest } from './lib/load';
 import { fmt, renderTable, type ResultRow } from './lib/report';
-import { processCpuMs, sampleRss } from './lib/rss';
+import { processCpuMs, sampleRss, storeCpuMs } from './lib/rss';
 import { benchRuntimeNote, benchStack, type BenchStack, type RoleProcess } from './lib/stack';
 import { summarize } from '../test/support/stats';
 
@@ -120,10 +120,14 @@ async function fanOutRun(label: string, fanOut: number, rx: Receiver, t: ReturnT
     roles.push(worker);
     log(`fan-out ${fanOut}: worker pid ${worker.pid} draining`);
     const cpuAtStart = processCpuMs(worker.pid);
+    const storesAtStart = storeCpuMs();
     await waitForCount(t, events * fanOut, 600_000);
     const workerCpuMsPerDelivery = (processCpuMs(worker.pid) - cpuAtStart) / (events * fanOut);
+    const stores = storeCpuMs();
+    const postgresCpuMsPerDelivery = (stores.postgres - storesAtStart.postgres) / (events * fanOut);
+    const redisCpuMsPerDelivery = (stores.redis - storesAtStart.redis) / (events * fanOut);
     await new Promise((r) => setTimeout(r, 500)); // late duplicates, if any
-    return { perSecond: t.perSecond(), deliveries: events * fanOut, duplicates: t.duplicates(), publishPerSecond: accept.perSecond, apiCpuMsPerEvent, workerCpuMsPerDelivery, stack, api, worker };
+    return { perSecond: t.perSecond(), deliveries: events * fanOut, duplicates: t.duplicates(), publishPerSecond: accept.perSecond, apiCpuMsPerEvent, workerCpuMsPerDelivery, postgresCpuMsPerDelivery, redisCpuMsPerDelivery, stack, api, worker };
   } catch (err) {
     await stack.close();
     throw err;
@@ -144,6 +148,7 @@ async function main() {
     log(`baseline: raw BullMQ worker (concurrency ${CONCURRENCY}) POSTing ${fmt.int(DELIVERIES)} jobs with undici`);
     const baselineBody = JSON.stringify({ id: '00000000-0000-4000-8000-000000000000', type: 'order.paid', timestamp: new Date().toISOString(), data: payload(0) });
     t.reset();
+    const baselineStoresAtStart = storeCpuMs();
     const { workerCpuMs: baselineCpuMs } = await runBullmqHttpBaseline({
       redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
       prefix: `bench_baseline_${randomBytes(4).toString('hex')}`,
@@ -153,18 +158,22 @@ async function main() {
       body: baselineBody,
     });
     await waitForCount(t, DELIVERIES, 60_000);
+    const baselineRedisCpuMs = storeCpuMs().redis - baselineStoresAtStart.redis;
     const baseline = t.perSecond();
     figures.baselinePerSecond = baseline;
     figures.baselineWorkerCpuMsPerDelivery = baselineCpuMs / DELIVERIES;
     rows.push({
       measure: `baseline: raw BullMQ + undici POST, no database (${fmt.int(DELIVERIES)} jobs, concurrency ${CONCURRENCY})`,
       value: `${fmt.int(baseline)} deliveries/s`,
-      note: `worker CPU ${figures.baselineWorkerCpuMsPerDelivery.toFixed(2)} ms/delivery`,
+      note: `worker CPU ${figures.baselineWorkerCpuMsPerDelivery.toFixed(2)} ms/delivery; Redis ${(baselineRedisCpuMs / DELIVERIES).toFixed(2)} ms a delivery, job adds included`,
     });
 
     // --- fan-out 1 and 10 -------------------------------------------------------------------------
     /** The table row (and figures) of a fan-out run, against the baseline. */
-    const fanOutRow = (fanOut: number, r: { perSecond: number; deliveries: number; duplicates: number; publishPerSecond: number; apiCpuMsPerEvent: number; workerCpuMsPerDelivery: number }) => {
+    const fanOutRow = (
+      fanOut: number,
+      r: { perSecond: number; deliveries: number; duplicates: number; publishPerSecond: number; apiCpuMsPerEvent: number; workerCpuMsPerDelivery: number; postgresCpuMsPerDelivery: number; redisCpuMsPerDelivery: number },
+    ) => {
       const ratio = r.perSecond / baseline;
       figures[`fanOut${fanOut}PerSecond`] = r.perSecond;
       figures[`fanOut${fanOut}Ratio`] = ratio;
@@ -173,7 +182,7 @@ async function main() {
         value: `${fmt.int(r.perSecond)} deliveries/s`,
         target: `≥ ${fmt.int(THROUGHPUT_TARGET)}/s, ratio ≥ ${RATIO_TARGET}`,
         met: r.perSecond >= THROUGHPUT_TARGET && ratio >= RATIO_TARGET,
-        note: `ratio ${fmt.ratio(ratio)}; worker CPU ${r.workerCpuMsPerDelivery.toFixed(2)} ms/delivery; ${r.duplicates} duplicates; events accepted at ${fmt.int(r.publishPerSecond)}/s (api CPU ${r.apiCpuMsPerEvent.toFixed(2)} ms an event)`,
+        note: `ratio ${fmt.ratio(ratio)}; worker CPU ${r.workerCpuMsPerDelivery.toFixed(2)} ms/delivery; PostgreSQL ${r.postgresCpuMsPerDelivery.toFixed(2)} ms, Redis ${r.redisCpuMsPerDelivery.toFixed(2)} ms a delivery; ${r.duplicates} duplicates; events accepted at ${fmt.int(r.publishPerSecond)}/s (api CPU ${r.apiCpuMsPerEvent.toFixed(2)} ms an event)`,
       });
     };
 

@@ -3,7 +3,7 @@
  * interval, the kernel's own high-water mark (VmHWM), which catches peaks between samples, and
  * the CPU time used.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 function statusField(pid: number, field: 'VmRSS' | 'VmHWM'): number | undefined {
   try {
@@ -45,4 +45,47 @@ export function processCpuMs(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   // utime and stime, in clock ticks (100 per second on Linux).
   return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+function statFields(pid: number): string[] | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  } catch {
+    return undefined; // exited meanwhile
+  }
+}
+
+/**
+ * CPU time (ms) used so far by the PostgreSQL and Redis servers on this machine, read from /proc:
+ * every process whose name is `postgres` (backends, walwriter, ...) plus what the postmaster's
+ * exited children used (its cutime and cstime), and `redis-server`. The difference over a phase,
+ * divided by the emails or deliveries of that phase, is the stores' share of their cost, which
+ * the raw baselines do not pay. Includes any other client of the same servers meanwhile.
+ */
+export function storeCpuMs(): { postgres: number; redis: number } {
+  const totals = { postgres: 0, redis: 0 };
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const f = statFields(Number(entry));
+    if (!f) continue;
+    let name: string;
+    try {
+      name = readFileSync(`/proc/${entry}/comm`, 'utf8').trim();
+    } catch {
+      continue;
+    }
+    const ticks = Number(f[11]) + Number(f[12]);
+    if (name === 'postgres') {
+      // The postmaster (parent not postgres) also carries its finished children's time.
+      const parentIsPostgres = (() => {
+        try {
+          return readFileSync(`/proc/${f[1]}/comm`, 'utf8').trim() === 'postgres';
+        } catch {
+          return false;
+        }
+      })();
+      totals.postgres += (ticks + (parentIsPostgres ? 0 : Number(f[13]) + Number(f[14]))) * 10;
+    } else if (name === 'redis-server') totals.redis += ticks * 10;
+  }
+  return totals;
 }
