@@ -20,7 +20,6 @@
  * BENCH_CPU_PROF=dir (the api, worker and inbound processes run with `node --cpu-prof` into
  * dir/<role>), BENCH_JSON=path.
  */
-import os from 'node:os';
 import path from 'node:path';
 import { Pool } from 'pg';
 import type { Env } from '../app/config';
@@ -32,11 +31,11 @@ import { createSuppressionCheck, SUPPRESSION_CHECK_POOL_SIZE } from '../app/supp
 import { reportFixture } from '../test/fixtures/reports';
 import { freePort, startCli, stopProcess, waitForHttp } from '../test/support/processes';
 import { startBareSmtpServer } from './lib/bare-smtp';
-import { describeMachine, fmt, loadAverage, printReport, runBenchmark, type ResultRow } from './lib/report';
+import { describeMachine, fmt, loadAverage, loadAverage1, printReport, runBenchmark, type ResultRow } from './lib/report';
 import { processCpuMs } from './lib/rss';
 import { startSmtpSink } from './lib/smtp-sink';
 import { sendSmtpLoad, type SmtpLoadMessage, type SmtpLoadResult } from './lib/smtp-load';
-import { benchNodeArgs, benchStack, compiledMain } from './lib/stack';
+import { benchNodeArgs, benchRuntime, benchStack, compiledMain } from './lib/stack';
 
 const EMAILS = Number(process.env.BENCH_EMAILS ?? 3000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 4);
@@ -48,7 +47,7 @@ const LIST_SIZE = 100_000;
 const WARM_UP = 200;
 const BOUNCE_DOMAIN = 'bounces.bench.test';
 const log = (msg: string) => console.error(`[bench:deliverability] ${msg}`);
-const load1 = () => os.loadavg()[0].toFixed(1);
+const load1 = () => loadAverage1().toFixed(1);
 
 interface SentEmail {
   id: string;
@@ -61,7 +60,7 @@ async function main() {
   const rows: ResultRow[] = [];
   const figures: Record<string, number> = {};
   const sink = await startSmtpSink();
-  const stack = await benchStack('bench_deliverability', { SMTP_URL: sink.url, BOUNCE_DOMAIN, RATE_LIMIT_PER_SECOND: '1000000', RATE_LIMIT_BURST: '1000000' });
+  const stack = await benchStack('bench_deliverability', { SMTP_URL: sink.url, BOUNCE_DOMAIN });
   const verp = createVerp({ key: deriveVerpKey(stack.env.config.encryptionKey!), domain: BOUNCE_DOMAIN });
   const db = stack.env.db;
   try {
@@ -224,7 +223,7 @@ async function main() {
   }
   printReport({
     title: 'EaseEmail deliverability benchmark',
-    context: [describeMachine(), `load average (1, 5, 15 min) at start ${loadAtStart}, at end ${loadAverage()}`, `runtime: ${(await compiledMain()) ? 'compiled' : 'tsx'}`],
+    context: [describeMachine(), `load average (1, 5, 15 min) at start ${loadAtStart}, at end ${loadAverage()}`, `runtime: ${await benchRuntime()}`],
     rows,
     figures,
   });

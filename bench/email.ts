@@ -22,7 +22,7 @@ import { describeMachine, fmt, loadAverage, printReport, runBenchmark, type Resu
 import { processCpuMs, sampleRss, storeCpuMs } from './lib/rss';
 import { sampleEmail } from './lib/sample-email';
 import { startSmtpSink } from './lib/smtp-sink';
-import { benchRuntimeNote, benchStack, compiledMain, type RoleProcess } from './lib/stack';
+import { benchRuntime, benchRuntimeNote, benchStack, type RoleProcess } from './lib/stack';
 import { summarize } from '../test/support/stats';
 
 const seconds = (name: string, fallback: number) => Number(process.env[name] ?? fallback) * 1000;
@@ -44,11 +44,11 @@ function post(apiKey: string, path: string, body: unknown): LoadRequest {
 
 async function main() {
   const loadAtStart = loadAverage();
-  const runtime = (await compiledMain()) ? 'compiled (node app/main.js)' : 'tsx (sources)';
+  const runtime = await benchRuntime();
   const rows: ResultRow[] = [];
   const figures: Record<string, number> = {};
   const sink = await startSmtpSink();
-  const common = { SMTP_URL: sink.url, SMTP_POOL_SIZE: String(SMTP_POOL_SIZE), RATE_LIMIT_PER_SECOND: '1000000', RATE_LIMIT_BURST: '1000000' };
+  const common = { SMTP_URL: sink.url, SMTP_POOL_SIZE: String(SMTP_POOL_SIZE) };
   const roles: RoleProcess[] = [];
   const rss = sampleRss(() => roles.map((p) => p.pid), 100);
 

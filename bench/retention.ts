@@ -28,10 +28,10 @@
 import { RETENTION_DEFAULTS } from '../app/retention/defaults';
 import { describeStatuses, openLoop, type LoadRequest } from './lib/load';
 import { sampleEmail } from './lib/sample-email';
-import { describeMachine, fmt, loadAverage, printReport, runBenchmark, type ResultRow } from './lib/report';
+import { describeMachine, fmt, loadAverage, loadAverage1, printReport, runBenchmark, type ResultRow } from './lib/report';
 import { processCpuMs } from './lib/rss';
 import { startSmtpSink } from './lib/smtp-sink';
-import { benchStack, compiledMain, type BenchStack, type RoleProcess } from './lib/stack';
+import { benchRuntime, benchStack, type BenchStack, type RoleProcess } from './lib/stack';
 import { summarize } from '../test/support/stats';
 
 const ATTEMPTS = Number(process.env.BENCH_ATTEMPTS ?? 1_000_000);
@@ -125,14 +125,12 @@ function pooled(windows: Window[]) {
 
 async function main() {
   const loadAtStart = loadAverage();
-  const runtime = (await compiledMain()) ? 'compiled (node app/main.js)' : 'tsx (sources)';
+  const runtime = await benchRuntime();
   const rows: ResultRow[] = [];
   const figures: Record<string, number> = {};
   const sink = await startSmtpSink();
   const stack = await benchStack('bench_retention', {
     SMTP_URL: sink.url,
-    RATE_LIMIT_PER_SECOND: '1000000',
-    RATE_LIMIT_BURST: '1000000',
     SWEEP_INTERVAL_MS: String(SWEEP_INTERVAL_MS),
     RETENTION_DAYS: '30',
     RETENTION_BATCH_SIZE: String(BATCH),
@@ -195,7 +193,7 @@ async function main() {
     const samples: [sentAt: number, latencyMs: number][] = [];
     let stop = false;
     let deletedAllAt: number | undefined;
-    const open = (on: boolean) => windows.push({ on, from: performance.now(), to: NaN, latenciesMs: [], apiCpuMs: processCpuMs(api.pid), requests: 0, load1: Number(loadAverage().split(' ')[0]) });
+    const open = (on: boolean) => windows.push({ on, from: performance.now(), to: NaN, latenciesMs: [], apiCpuMs: processCpuMs(api.pid), requests: 0, load1: loadAverage1() });
     const close = () => {
       const w = windows[windows.length - 1];
       w.to = performance.now();

@@ -38,8 +38,6 @@ const log = (msg: string) => console.error(`[bench:webhooks] ${msg}`);
 const ENV = {
   WEBHOOK_ALLOW_PRIVATE_NETWORKS: 'true',
   WEBHOOK_CONCURRENCY: String(CONCURRENCY),
-  RATE_LIMIT_PER_SECOND: '1000000',
-  RATE_LIMIT_BURST: '1000000',
 };
 
 /** A realistic event: an order with a few fields (≈ 300 bytes as delivered). */
@@ -50,7 +48,6 @@ function payload(i: number) {
 function post(apiKey: string, path: string, body: unknown): LoadRequest {
   return { method: 'POST', path, headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' }, body: JSON.stringify(body) };
 }
-
 
 /** Arrival times at the receiver, per webhook-id, for rates, latencies and duplicates. */
 function tally() {

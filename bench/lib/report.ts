@@ -34,6 +34,11 @@ export function describeMachine(): string {
   return `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}, ${fmt.mb(os.totalmem())} RAM, Node ${process.version}`;
 }
 
+/** The 1-minute load average now. */
+export function loadAverage1(): number {
+  return os.loadavg()[0];
+}
+
 export function loadAverage(): string {
   return os
     .loadavg()

@@ -40,52 +40,62 @@ export function sampleRss(pids: () => number[], intervalMs = 100): RssSampler {
   };
 }
 
-/** CPU time (user + system) a process has used so far, in ms (from /proc/<pid>/stat). */
-export function processCpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  // utime and stime, in clock ticks (100 per second on Linux).
-  return (Number(fields[11]) + Number(fields[12])) * 10;
+interface ProcStat {
+  name: string;
+  ppid: number;
+  /** utime + stime, in ms. */
+  cpuMs: number;
+  /** cutime + cstime: what its exited (and waited-for) children used, in ms. */
+  exitedChildrenCpuMs: number;
 }
 
-function statFields(pid: number): string[] | undefined {
+/** A process's /proc/<pid>/stat, or undefined once it has exited. */
+function readStat(pid: number): ProcStat | undefined {
+  let text: string;
   try {
-    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
   } catch {
-    return undefined; // exited meanwhile
+    return undefined;
   }
+  // "pid (name) state ppid ...": the name may itself contain spaces and parentheses.
+  const close = text.lastIndexOf(')');
+  const f = text.slice(close + 2).split(' ');
+  // Times are in clock ticks, 100 a second on Linux.
+  return {
+    name: text.slice(text.indexOf('(') + 1, close),
+    ppid: Number(f[1]),
+    cpuMs: (Number(f[11]) + Number(f[12])) * 10,
+    exitedChildrenCpuMs: (Number(f[13]) + Number(f[14])) * 10,
+  };
+}
+
+/** CPU time (user + system) a process has used so far, in ms (from /proc/<pid>/stat). */
+export function processCpuMs(pid: number): number {
+  const stat = readStat(pid);
+  if (!stat) throw new Error(`process ${pid} has exited`);
+  return stat.cpuMs;
 }
 
 /**
  * CPU time (ms) used so far by the PostgreSQL and Redis servers on this machine, read from /proc:
- * every process whose name is `postgres` (backends, walwriter, ...) plus what the postmaster's
- * exited children used (its cutime and cstime), and `redis-server`. The difference over a phase,
- * divided by the emails or deliveries of that phase, is the stores' share of their cost, which
- * the raw baselines do not pay. Includes any other client of the same servers meanwhile.
+ * every process named `postgres` (backends, walwriter, ...) plus what the postmaster's exited
+ * children used, and `redis-server`. The difference over a phase, divided by the emails or
+ * deliveries of that phase, is the stores' share of their cost, which the raw baselines do not
+ * pay. Includes any other client of the same servers meanwhile.
  */
 export function storeCpuMs(): { postgres: number; redis: number } {
-  const totals = { postgres: 0, redis: 0 };
+  const stats = new Map<number, ProcStat>();
   for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const f = statFields(Number(entry));
-    if (!f) continue;
-    let name: string;
-    try {
-      name = readFileSync(`/proc/${entry}/comm`, 'utf8').trim();
-    } catch {
-      continue;
-    }
-    const ticks = Number(f[11]) + Number(f[12]);
-    if (name === 'postgres') {
-      // The postmaster (parent not postgres) also carries its finished children's time.
-      const parentIsPostgres = (() => {
-        try {
-          return readFileSync(`/proc/${f[1]}/comm`, 'utf8').trim() === 'postgres';
-        } catch {
-          return false;
-        }
-      })();
-      totals.postgres += (ticks + (parentIsPostgres ? 0 : Number(f[13]) + Number(f[14]))) * 10;
-    } else if (name === 'redis-server') totals.redis += ticks * 10;
+    const stat = /^\d+$/.test(entry) ? readStat(Number(entry)) : undefined;
+    if (stat) stats.set(Number(entry), stat);
+  }
+  const totals = { postgres: 0, redis: 0 };
+  for (const stat of stats.values()) {
+    if (stat.name === 'postgres') {
+      // The postmaster (the one whose parent is not postgres) carries its finished backends' time.
+      const postmaster = stats.get(stat.ppid)?.name !== 'postgres';
+      totals.postgres += stat.cpuMs + (postmaster ? stat.exitedChildrenCpuMs : 0);
+    } else if (stat.name === 'redis-server') totals.redis += stat.cpuMs;
   }
   return totals;
 }

@@ -50,7 +50,13 @@ export interface BenchStack {
 }
 
 /** Production-like settings for the spawned processes, over the test environment's. */
-const BENCH_ENV: Env = { NODE_ENV: 'production', LOG_LEVEL: 'warn' };
+const BENCH_ENV: Env = {
+  NODE_ENV: 'production',
+  LOG_LEVEL: 'warn',
+  // The benchmarks measure the pipeline, not the rate limiter's refusals (its Redis call still runs).
+  RATE_LIMIT_PER_SECOND: '1000000',
+  RATE_LIMIT_BURST: '1000000',
+};
 
 /** What the production profile sets for the role (the heap cap from its memory limit). */
 export function productionNodeOptions(role: 'api' | 'worker'): string {
@@ -84,6 +90,11 @@ export function benchNodeArgs(role: string): string[] {
 }
 
 let compiled: Promise<string | undefined> | undefined;
+
+/** How the roles run, for a report's context: compiled as in the image, or the sources under tsx. */
+export async function benchRuntime(): Promise<string> {
+  return (await compiledMain()) ? 'compiled (node app/main.js)' : 'tsx (sources)';
+}
 
 /** Compiles the app once per benchmark run; resolves with the compiled main.js, or undefined (use tsx). */
 export function compiledMain(): Promise<string | undefined> {
