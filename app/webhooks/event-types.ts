@@ -14,6 +14,7 @@ import { ConflictError, NotFoundError, ValidationError } from '../errors';
 import { createCoalescer } from '../shared/coalesce';
 import { isUniqueViolation } from '../shared/db-errors';
 import { BUILT_IN_EVENT_TYPES } from './event-catalog';
+import type { RegisteredType } from './events';
 
 export interface EventTypeView {
   name: string;
@@ -57,14 +58,6 @@ function view(row: EventTypeRow): EventTypeView {
 /** ajv's instancePath is already a JSON pointer ("" for the root). */
 const pointerOf = (e: ErrorObject) => e.instancePath || '/';
 
-/** What a publish needs of its type. */
-interface TypeCheckRow {
-  id: string;
-  version: number;
-  deprecated: boolean;
-  schema: Prisma.JsonValue | null;
-}
-
 /** Lookups of concurrent publishes read together: at most this many statements at once, this many types each. */
 const MAX_LOOKUPS_IN_FLIGHT = 2;
 const MAX_LOOKUPS_PER_STATEMENT = 500;
@@ -82,11 +75,11 @@ const LOOKUP_SQL = `
 export function createEventTypeService(deps: { db: Db; pool?: Pick<Pool, 'query'> }) {
   const { db, pool } = deps;
   const lookups = pool
-    ? createCoalescer<{ applicationId: string; name: string; row?: TypeCheckRow }>({
+    ? createCoalescer<{ applicationId: string; name: string; row?: RegisteredType }>({
         maxInFlight: MAX_LOOKUPS_IN_FLIGHT,
         maxItems: MAX_LOOKUPS_PER_STATEMENT,
         async run(units) {
-          const { rows } = await pool.query<TypeCheckRow & { n: number }>({
+          const { rows } = await pool.query<RegisteredType & { n: number }>({
             name: 'event-type-check',
             text: LOOKUP_SQL,
             values: [units.map((u) => u.applicationId), units.map((u) => u.name)],
@@ -96,9 +89,9 @@ export function createEventTypeService(deps: { db: Db; pool?: Pick<Pool, 'query'
       })
     : undefined;
 
-  async function typeForCheck(applicationId: string, name: string): Promise<TypeCheckRow | null> {
+  async function typeForCheck(applicationId: string, name: string): Promise<RegisteredType | null> {
     if (!lookups) return db.eventType.findUnique({ where: { applicationId_name: { applicationId, name } }, select: { id: true, version: true, deprecated: true, schema: true } });
-    const unit: { applicationId: string; name: string; row?: TypeCheckRow } = { applicationId, name };
+    const unit: { applicationId: string; name: string; row?: RegisteredType } = { applicationId, name };
     await lookups([unit]);
     return unit.row ?? null;
   }
@@ -172,7 +165,7 @@ export function createEventTypeService(deps: { db: Db; pool?: Pick<Pool, 'query'
   }
 
   /** The same check against a registration already read (the recording statement reads it: events.ts). */
-  function checkRegistered(row: TypeCheckRow | null, type: string, payload: unknown): { deprecated: boolean } {
+  function checkRegistered(row: RegisteredType | null, type: string, payload: unknown): { deprecated: boolean } {
     if (!row) return { deprecated: false };
     if (row.schema !== null && typeof row.schema === 'object') {
       const key = `${row.id}:${row.version}`;

@@ -7,11 +7,10 @@
  * the new secret (or public key) verify.
  */
 import { createHmac, sign } from 'node:crypto';
-import { ed25519KeyPair, schemeOfSecret, secretKeyBytes, type SignatureScheme } from './secrets';
+import { ed25519KeyPair, schemeOfSecret, secretKeyBytes } from './secrets';
 
 /** Signs the content of one message; built once per secret (the ed25519 key is parsed once). */
 export interface Signer {
-  readonly scheme: SignatureScheme;
   /** `v1,<base64>` or `v1a,<base64>` of `${webhookId}.${timestampSeconds}.${body}`. */
   sign(webhookId: string, timestampSeconds: number, body: string): string;
 }
@@ -20,17 +19,12 @@ const content = (webhookId: string, timestampSeconds: number, body: string) => `
 
 /** The signer of a secret, by its prefix; throws when the secret is neither format (nothing of it is in the message). */
 export function signerFor(secret: string): Signer {
-  const scheme = schemeOfSecret(secret);
-  if (scheme === 'ed25519') {
+  if (schemeOfSecret(secret) === 'ed25519') {
     const { privateKey } = ed25519KeyPair(secret);
-    return { scheme, sign: (id, ts, body) => `v1a,${sign(null, Buffer.from(content(id, ts, body)), privateKey).toString('base64')}` };
+    return { sign: (id, ts, body) => `v1a,${sign(null, Buffer.from(content(id, ts, body)), privateKey).toString('base64')}` };
   }
   const key = secretKeyBytes(secret);
-  return { scheme, sign: (id, ts, body) => `v1,${createHmac('sha256', key).update(content(id, ts, body)).digest('base64')}` };
-}
-
-export function signatureFor(secret: string, webhookId: string, timestampSeconds: number, body: string): string {
-  return signerFor(secret).sign(webhookId, timestampSeconds, body);
+  return { sign: (id, ts, body) => `v1,${createHmac('sha256', key).update(content(id, ts, body)).digest('base64')}` };
 }
 
 export interface SignedHeaders {
