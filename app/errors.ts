@@ -91,11 +91,16 @@ export class UnsupportedMediaTypeError extends AppError {
   readonly title = 'Unsupported media type';
 }
 
+/** A wait as the client is told it (Retry-After, quota resets): whole seconds, rounded up, at least 1. */
+export function wholeSecondsToWait(seconds: number): number {
+  return Math.max(1, Math.ceil(seconds));
+}
+
 /** An answer that asks the client to come back: Retry-After in whole seconds, at least 1. */
 abstract class RetryLaterError extends AppError {
   constructor(message: string, retryAfterSeconds: number) {
     super(message);
-    this.headers = { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterSeconds))) };
+    this.headers = { 'Retry-After': String(wholeSecondsToWait(retryAfterSeconds)) };
   }
 }
 

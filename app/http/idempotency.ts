@@ -31,6 +31,8 @@ import { IDEMPOTENCY_HEADER } from '../shared/openapi';
 
 export { IDEMPOTENCY_HEADER };
 export const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
+/** Set on an answer replayed from a key's record (the quota refund reads it: a replay accepted nothing new). */
+export const IDEMPOTENT_REPLAY_HEADER = 'Idempotent-Replayed';
 const KEY_FORMAT = /^[\x21-\x7e]{1,255}$/;
 
 export interface IdempotencyClaim {
@@ -106,7 +108,7 @@ export function createIdempotency(deps: { db: Db; ttlMs?: number; now?: () => nu
     }
     ctx.status = record.responseStatus;
     ctx.body = record.responseBody;
-    ctx.set('Idempotent-Replayed', 'true');
+    ctx.set(IDEMPOTENT_REPLAY_HEADER, 'true');
   }
 
   /**

@@ -21,7 +21,7 @@
  * (REFUND_SCRIPT, on that failure path only).
  */
 import type { Redis } from 'ioredis';
-import { ServiceUnavailableError } from '../errors';
+import { wholeSecondsToWait } from '../errors';
 import type { ApplicationSettings } from '../shared/application';
 
 export type QuotaKind = 'emails' | 'events';
@@ -96,7 +96,7 @@ export function quotaHeaders(state: QuotaState): Record<string, string> {
     'X-Quota-Name': state.setting,
     'X-Quota-Limit': String(state.limit),
     'X-Quota-Remaining': String(state.remaining),
-    'X-Quota-Reset': String(Math.max(1, Math.ceil(state.resetMs / 1000))),
+    'X-Quota-Reset': String(wholeSecondsToWait(state.resetMs / 1000)),
   };
 }
 
@@ -179,7 +179,7 @@ return out
 `;
 
 /** Each takes the number of keys, the keys, then the arguments (EVALSHA's order). */
-interface QuotaCommands {
+export interface QuotaCommands {
   easeemailQuotaConsume(...numKeysKeysArgs: (string | number)[]): Promise<number[]>;
   easeemailQuotaRefund(...numKeysKeysArgs: (string | number)[]): Promise<number>;
   easeemailQuotaUsage(...numKeysKeysArgs: (string | number)[]): Promise<number[]>;
@@ -221,13 +221,13 @@ export interface QuotaUsage {
 
 /**
  * The counters of an application's quotas in their current windows (Redis's clock). Redis must
- * answer: while it is unreachable this is a 503 naming Redis (quotas are then not enforced).
+ * answer: while it is unreachable the script call fails at once (no offline queue) and the
+ * request is a 503 naming Redis, as every route's (http/outages.ts; quotas are then not enforced).
  */
-export async function readQuotaUsage(redis: Redis, prefix: string, applicationId: string, settings: QuotaSettings): Promise<QuotaUsage[]> {
+export async function readQuotaUsage(scripts: QuotaCommands, prefix: string, applicationId: string, settings: QuotaSettings): Promise<QuotaUsage[]> {
   const quotas = activeQuotas(settings);
   if (quotas.length === 0) return [];
-  if (redis.status !== 'ready') throw new ServiceUnavailableError('Redis is unavailable; quota usage cannot be read now, retry in a few seconds', 5);
-  const answer = await quotaCommands(redis).easeemailQuotaUsage(
+  const answer = await scripts.easeemailQuotaUsage(
     quotas.length,
     ...quotas.map((q) => quotaKey(prefix, applicationId, q)),
     ...quotas.map((q) => QUOTA_WINDOW_SECONDS[q.window]),
@@ -247,6 +247,6 @@ export function exceededDetail(application: string, units: number, exceeded: Quo
   const hint =
     never.length > 0
       ? `; ${units} ${unit}s in one request can never fit ${never.map((s) => s.setting).join(' and ')}: send fewer at a time`
-      : `; retry after ${Math.max(1, Math.ceil(decisive.resetMs / 1000))} s, when ${decisive.setting}'s window resets`;
+      : `; retry after ${wholeSecondsToWait(decisive.resetMs / 1000)} s, when ${decisive.setting}'s window resets`;
   return `quota exceeded for application "${application}": this request needs ${units} ${unit}${units === 1 ? '' : 's'}; ${each}${hint}`;
 }

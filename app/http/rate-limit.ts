@@ -24,6 +24,7 @@ import type { Redis } from 'ioredis';
 import type { Context, Next } from 'koa';
 import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { QuotaExceededError, RateLimitedError } from '../errors';
+import { IDEMPOTENT_REPLAY_HEADER } from './idempotency';
 import type { Logger } from '../log';
 import type { ApplicationContext } from '../shared/application';
 import {
@@ -209,7 +210,7 @@ export function createRateLimit(opts: RateLimitOptions): RateLimit {
       let kept = false;
       try {
         await next();
-        kept = ctx.status >= 200 && ctx.status < 300 && ctx.response.get('Idempotent-Replayed') !== 'true';
+        kept = ctx.status >= 200 && ctx.status < 300 && ctx.response.get(IDEMPOTENT_REPLAY_HEADER) !== 'true';
       } finally {
         if (!kept) {
           // Nothing was accepted (or it was accepted before): give the units back.
@@ -227,7 +228,7 @@ export function createRateLimit(opts: RateLimitOptions): RateLimit {
   return {
     requests,
     counting,
-    usage: (applicationId, settings) => readQuotaUsage(opts.redis, opts.prefix, applicationId, settings),
+    usage: (applicationId, settings) => readQuotaUsage(scripts, opts.prefix, applicationId, settings),
   };
 }
 
