@@ -88,10 +88,10 @@ interface ClaimRequest {
   claimed?: ClaimedEmail;
 }
 
-/** Connections of the email hot path's pool: a claim and an outcome statement in flight. */
-export const EMAIL_POOL_SIZE = 2;
 /** One statement or transaction at a time: what arrives meanwhile joins the next, bigger one. */
 const MAX_IN_FLIGHT = 1;
+/** Connections of the email hot path's pool: the claims and the outcomes in flight. */
+export const EMAIL_POOL_SIZE = 2 * MAX_IN_FLIGHT;
 const MAX_PER_STATEMENT = 500;
 /** Bodies up to this size come with the claim (most emails); larger ones are loaded within the budget. */
 const INLINE_BODY_BYTES = 64 * 1024;

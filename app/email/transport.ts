@@ -13,7 +13,6 @@
  */
 import net from 'node:net';
 import SMTPPoolTransport from 'nodemailer/lib/smtp-pool';
-import type SMTPPool from 'nodemailer/lib/smtp-pool';
 import type { OutgoingMessage } from './message';
 
 export interface SmtpSettings {
@@ -65,7 +64,7 @@ function noDelaySocket(host: string, port: number, timeoutMs: number) {
   };
 }
 
-export function smtpPoolOptions(settings: SmtpSettings): SMTPPool.Options {
+export function smtpPoolOptions(settings: SmtpSettings): SMTPPoolTransport.Options {
   const url = new URL(settings.smtpUrl);
   const secure = url.protocol === 'smtps:';
   const flags: Partial<Record<(typeof FLAGS)[number], boolean>> = {};
@@ -97,7 +96,7 @@ export function smtpPoolOptions(settings: SmtpSettings): SMTPPool.Options {
     logger: false,
     debug: false,
     getSocket: noDelaySocket(host, port, settings.smtpTimeoutMs),
-  } as SMTPPool.Options;
+  } as SMTPPoolTransport.Options;
 }
 
 /**

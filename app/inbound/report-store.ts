@@ -82,8 +82,12 @@ export interface UnusableMessage {
 
 /** Reports (or messages) in one statement at most. */
 const MAX_BATCH = 200;
-/** Connections the store's statements need at most: two loads, one apply, one insert of unusable mail. */
-export const REPORT_POOL_SIZE = 4;
+/** Statements of each kind in flight (the applies: see applyBatch). */
+const LOADS_IN_FLIGHT = 2;
+const APPLIES_IN_FLIGHT = 1;
+const UNUSABLE_INSERTS_IN_FLIGHT = 1;
+/** Connections the store's statements need at most: one for each statement in flight. */
+export const REPORT_POOL_SIZE = LOADS_IN_FLIGHT + APPLIES_IN_FLIGHT + UNUSABLE_INSERTS_IN_FLIGHT;
 
 const LOAD_SQL = `
   SELECT e."id"::text AS "id", e."applicationId"::text AS "applicationId", e."apiKeyId"::text AS "apiKeyId", e."status"::text AS "status",
@@ -152,7 +156,7 @@ function applyValues(values: Map<symbol, unknown>): unknown[] {
 
 export function createReportStore(pool: Pool) {
   const loadBatch = createCoalescer<{ id: string; found?: EmailRow }>({
-    maxInFlight: 2,
+    maxInFlight: LOADS_IN_FLIGHT,
     maxItems: MAX_BATCH,
     isolateFailures: true,
     async run(units) {
@@ -165,7 +169,7 @@ export function createReportStore(pool: Pool) {
 
   // One statement at a time: reports of one email never race each other within this process.
   const applyBatch = createCoalescer<{ report: ReportToApply; applied?: AppliedReport }>({
-    maxInFlight: 1,
+    maxInFlight: APPLIES_IN_FLIGHT,
     maxItems: MAX_BATCH,
     isolateFailures: true,
     async run(units) {
@@ -219,7 +223,7 @@ export function createReportStore(pool: Pool) {
   });
 
   const unusableBatch = createCoalescer<UnusableMessage>({
-    maxInFlight: 1,
+    maxInFlight: UNUSABLE_INSERTS_IN_FLIGHT,
     maxItems: MAX_BATCH,
     isolateFailures: true,
     async run(messages) {

@@ -28,8 +28,6 @@ import { classifyMessage, type Classification } from './classify';
 import type { InboundEnvelope } from './listener';
 import type { EmailRow, ReportEntry, ReportKind, ReportStore } from './report-store';
 
-export type { ReportKind };
-
 /** Kept of an unusable message for inspection: enough to see what it was, bounded per row. */
 const SAMPLE_BYTES = 16 * 1024;
 
@@ -86,8 +84,9 @@ export function createReportRecorder(deps: { store: ReportStore; jobs: Pick<JobP
     return { problem };
   }
 
-  function entriesOf(c: Exclude<Classification, { kind: 'unusable' }>, email: EmailRow, raw: Buffer, at: Date): ReportEntry[] {
-    const ours = new Map(normaliseAll([...email.to, ...email.cc, ...email.bcc]).map((a) => [a.toLowerCase(), a]));
+  /** `recipients`: the email's to, cc and bcc, normalised. */
+  function entriesOf(c: Exclude<Classification, { kind: 'unusable' }>, email: EmailRow, recipients: string[], raw: Buffer, at: Date): ReportEntry[] {
+    const ours = new Map(recipients.map((a) => [a.toLowerCase(), a]));
     // Repeats of the same delay or delivery notice are duplicates; a later notice is news.
     const reportKey = c.reportId ?? createHash('sha256').update(raw).digest('hex').slice(0, 32);
     const entry = (kind: ReportKind, candidates: (string | null)[], status: string | null, diagnostic: string | null): ReportEntry => {
@@ -131,8 +130,9 @@ export function createReportRecorder(deps: { store: ReportStore; jobs: Pick<JobP
       const at = new Date();
       const dropped = new Set((email.suppressedRecipients ?? []).map((a) => a.toLowerCase()));
       // Who the email went to: a `sent` email becomes `bounced` once every one of them hard-bounced.
-      const sentTo = [...new Set(normaliseAll([...email.to, ...email.cc, ...email.bcc]).map((a) => a.toLowerCase()))].filter((a) => !dropped.has(a));
-      const entries = entriesOf(c, email, raw, at);
+      const recipients = normaliseAll([...email.to, ...email.cc, ...email.bcc]);
+      const sentTo = [...new Set(recipients.map((a) => a.toLowerCase()))].filter((a) => !dropped.has(a));
+      const entries = entriesOf(c, email, recipients, raw, at);
       const { recorded, deliveryIds } = await store.apply({ email, entries, sentTo, at });
       await jobs.enqueue('webhook', deliveryIds);
       const kinds = recorded.map((e) => e.kind);
