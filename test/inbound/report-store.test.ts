@@ -9,15 +9,18 @@ import { pgSettings } from '../../app/db/connection';
 import { emailEventPayload } from '../../app/email';
 import { createReportStore, type EmailRow, type ReportEntry, type ReportStore } from '../../app/inbound/report-store';
 import { createTestEnvironment, type TestEnvironment } from '../support/isolation';
+import { countStatements } from '../support/statements';
 
 let t: TestEnvironment;
 let pool: Pool;
+let statements: ReturnType<typeof countStatements>;
 let store: ReportStore;
 let endpointId: string;
 
 beforeAll(async () => {
   t = await createTestEnvironment('inbound_store');
   pool = new Pool(pgSettings(t.config.databaseUrl, { max: 4 }).pool);
+  statements = countStatements(pool);
   store = createReportStore(pool);
   [{ id: endpointId }] = await t.db.$queryRaw<{ id: string }[]>`
     INSERT INTO "webhook_endpoints" ("id", "applicationId", "url", "eventTypes", "secretEncrypted", "updatedAt")
@@ -67,10 +70,12 @@ test('loads emails of concurrent calls together, with the recipients the last at
   const a = await sentEmail(['a@example.org']);
   const b = await sentEmail(['b@example.org', 'left-out@example.org']);
   await t.db.$executeRaw`UPDATE "email_attempts" SET "suppressedRecipients" = '{left-out@example.org}' WHERE "emailId" = ${b.id}::uuid`;
+  statements.reset();
   const [ra, rb, missing] = await Promise.all([store.loadEmail(a.id), store.loadEmail(b.id), store.loadEmail('00000000-0000-4000-8000-00000000abcd')]);
   expect(ra).toMatchObject({ id: a.id, status: 'sent', to: ['a@example.org'], suppressedRecipients: [], attemptCount: 1 });
   expect(rb).toMatchObject({ id: b.id, to: ['b@example.org', 'left-out@example.org'], suppressedRecipients: ['left-out@example.org'] });
   expect(missing).toBeUndefined();
+  expect(statements.count()).toBe(1);
 });
 
 test('reports of different emails in one batch: each gets its own rows, status and deliveries', async () => {

@@ -7,16 +7,19 @@ import { Pool } from 'pg';
 import { pgSettings } from '../../app/db/connection';
 import { createSuppressionCheck, SUPPRESSION_CHECK_POOL_SIZE, type SuppressionCheck } from '../../app/suppressions';
 import { createTestEnvironment, type TestEnvironment } from '../support/isolation';
+import { countStatements } from '../support/statements';
 
 let t: TestEnvironment;
 let pool: Pool;
 let check: SuppressionCheck;
+let statements: ReturnType<typeof countStatements>;
 let appA: string;
 let appB: string;
 
 beforeAll(async () => {
   t = await createTestEnvironment('suppression_check');
   pool = new Pool(pgSettings(t.config.databaseUrl, { max: SUPPRESSION_CHECK_POOL_SIZE }).pool);
+  statements = countStatements(pool);
   check = createSuppressionCheck({ pool });
   appA = (await t.db.application.create({ data: { name: 'check-a' } })).id;
   appB = (await t.db.application.create({ data: { name: 'check-b' } })).id;
@@ -34,6 +37,7 @@ afterAll(async () => {
 });
 
 test('concurrent questions share a statement; each gets its own application and recipients only', async () => {
+  statements.reset();
   const answers = await Promise.all([
     check.suppressedAmong(appA, ['gone@example.org', 'fine@example.org', 'Angry@example.org']),
     check.suppressedAmong(appB, ['gone@example.org', 'only-b@example.org']),
@@ -42,6 +46,7 @@ test('concurrent questions share a statement; each gets its own application and 
     check.suppressedAmong(appB, []),
   ]);
   expect(answers.map((a) => [...a].sort())).toEqual([['Angry@example.org', 'gone@example.org'], ['only-b@example.org'], [], [], []]);
+  expect(statements.count()).toBe(1);
 });
 
 test('an address added after a question is seen by the next one', async () => {
