@@ -5,7 +5,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError, loadConfig, type Requirement } from './config';
-import { createDb } from './db/client';
+import { createDb, keepWasmOnBaselineCode } from './db/client';
 import { migrate, migrationStatus, waitForMigrations } from './db/migrate';
 import { DEFAULT_APPLICATION_NAME } from './applications/default';
 import { createApplicationSchema } from './applications/schemas';
@@ -310,6 +310,8 @@ export async function main(argv: string[]): Promise<number | 'running'> {
 }
 
 if (require.main === module) {
+  // Process-wide V8 flags belong to the process's entry point, not to importing the database module.
+  keepWasmOnBaselineCode();
   main(process.argv.slice(2)).then(
     (code) => {
       if (code !== 'running') process.exit(code);

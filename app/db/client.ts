@@ -16,11 +16,13 @@ export { Prisma } from '../generated/prisma/client';
  * bench:email peak api 228 → 182 MB, worker 182 → 140 MB). The trade: Wasm stays on Liftoff code
  * in the whole process, so a plan compile and undici's HTTP parser (also Wasm, in the worker) run
  * slower; together under 2 % of either role's CPU in bench:webhooks' profile. The flags are read
- * when a module is compiled, so they are set before any PrismaClient exists (NODE_OPTIONS does
- * not accept them). JavaScript is not affected.
+ * when a module is compiled, so the process entry point (main.ts) sets them before any PrismaClient
+ * runs a query (NODE_OPTIONS does not accept them). JavaScript is not affected.
  */
-setFlagsFromString('--no-wasm-tier-up');
-setFlagsFromString('--no-wasm-dynamic-tiering');
+export function keepWasmOnBaselineCode(): void {
+  setFlagsFromString('--no-wasm-tier-up');
+  setFlagsFromString('--no-wasm-dynamic-tiering');
+}
 
 export function createDb(databaseUrl: string, opts: { poolSize?: number } = {}): Db {
   const { pool, schema } = pgSettings(databaseUrl, { max: opts.poolSize ?? 10 });
