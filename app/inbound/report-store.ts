@@ -95,17 +95,14 @@ const LOAD_SQL = `
          (SELECT a."suppressedRecipients" FROM "email_attempts" a WHERE a."emailId" = e."id" ORDER BY a."number" DESC LIMIT 1) AS "suppressedRecipients"
   FROM "emails" e WHERE e."id" = ANY ($1::uuid[])`;
 
-/** Placeholders of the apply statement, replaced by each call's values. */
-const ENTRIES = Symbol('entries');
-const EMAILS = Symbol('emails');
-
-const APPLY = Prisma.sql`
+/** The apply statement for one round's entries and emails (JSON text); its text is the same every time. */
+const applySql = (entries: string, emails: string) => Prisma.sql`
   WITH input AS (
-    SELECT * FROM jsonb_to_recordset(${ENTRIES}::jsonb)
+    SELECT * FROM jsonb_to_recordset(${entries}::jsonb)
       AS i("emailId" uuid, "applicationId" uuid, "apiKeyId" uuid, "kind" "ReportKind", "recipient" text, "isRecipient" boolean,
            "status" text, "diagnostic" text, "dedupeKey" text, "eventId" uuid, "eventType" text, "payload" jsonb, "at" timestamp(3))
   ), mail AS (
-    SELECT * FROM jsonb_to_recordset(${EMAILS}::jsonb) AS m("emailId" uuid, "sentTo" text[], "at" timestamp(3))
+    SELECT * FROM jsonb_to_recordset(${emails}::jsonb) AS m("emailId" uuid, "sentTo" text[], "at" timestamp(3))
   ), inserted AS (
     INSERT INTO "email_reports" ("id", "applicationId", "emailId", "kind", "recipient", "status", "diagnostic", "dedupeKey", "receivedAt")
     SELECT gen_random_uuid(), i."applicationId", i."emailId", i."kind", i."recipient", i."status", i."diagnostic", i."dedupeKey", i."at"
@@ -149,11 +146,6 @@ const UNUSABLE_SQL = `
     AS i("applicationId" uuid, "emailId" uuid, "reason" text, "detail" text, "mailFrom" text, "rcptTo" text[], "remoteAddress" text, "size" int,
          "sample" text, "receivedAt" timestamp(3))`;
 
-/** The statement's values with this call's in place of the placeholders. */
-function applyValues(values: Map<symbol, unknown>): unknown[] {
-  return APPLY.values.map((v) => (typeof v === 'symbol' ? values.get(v) : v));
-}
-
 export function createReportStore(pool: Pool) {
   const loadBatch = createCoalescer<{ id: string; found?: EmailRow }>({
     maxInFlight: LOADS_IN_FLIGHT,
@@ -174,10 +166,16 @@ export function createReportStore(pool: Pool) {
     isolateFailures: true,
     async run(units) {
       // An email once per statement: its second report must see the first's rows (the bounce count).
-      for (let rest = units; rest.length > 0; ) {
-        const seen = new Set<string>();
-        const round = rest.filter((u) => !seen.has(u.report.email.id) && seen.add(u.report.email.id));
-        rest = rest.filter((u) => !round.includes(u));
+      // Round k holds the k-th report of each email in the batch.
+      const byEmail = new Map<string, typeof units>();
+      for (const u of units) {
+        const list = byEmail.get(u.report.email.id);
+        if (list) list.push(u);
+        else byEmail.set(u.report.email.id, [u]);
+      }
+      const rounds = Math.max(...[...byEmail.values()].map((list) => list.length));
+      for (let k = 0; k < rounds; k++) {
+        const round = [...byEmail.values()].flatMap((list) => (k < list.length ? [list[k]] : []));
         const events = new Map<ReportEntry, string>();
         const entries = round.flatMap(({ report: { email, entries: list, at } }) =>
           list.map((e) => {
@@ -201,17 +199,16 @@ export function createReportStore(pool: Pool) {
           }),
         );
         const emails = round.map(({ report }) => ({ emailId: report.email.id, sentTo: report.sentTo, at: report.at.toISOString() }));
-        const values = new Map<symbol, unknown>([
-          [ENTRIES, JSON.stringify(entries)],
-          [EMAILS, JSON.stringify(emails)],
-        ]);
-        const { rows } = await pool.query<{ inserted: string[]; bounced: string[]; deliveries: string[] }>({ name: 'inbound-report-apply', text: APPLY.text, values: applyValues(values) });
+        const sql = applySql(JSON.stringify(entries), JSON.stringify(emails));
+        const { rows } = await pool.query<{ inserted: string[]; bounced: string[]; deliveries: string[] }>({ name: 'inbound-report-apply', text: sql.text, values: sql.values });
         const inserted = new Set(rows[0].inserted);
         const bounced = new Set(rows[0].bounced);
         const deliveriesOf = new Map<string, string[]>();
         for (const pair of rows[0].deliveries) {
           const [eventId, deliveryId] = pair.split(' ');
-          deliveriesOf.set(eventId, [...(deliveriesOf.get(eventId) ?? []), deliveryId]);
+          const list = deliveriesOf.get(eventId);
+          if (list) list.push(deliveryId);
+          else deliveriesOf.set(eventId, [deliveryId]);
         }
         for (const u of round) {
           const { email, entries: list } = u.report;
