@@ -1,4 +1,4 @@
-import { randomBytes, sign } from 'node:crypto';
+import { createPublicKey, randomBytes, sign, verify } from 'node:crypto';
 import { Webhook } from 'standardwebhooks';
 import { ConfigError } from '../config';
 import {
@@ -13,8 +13,22 @@ import {
   secretProblem,
 } from './secrets';
 import { signedHeaders, signerFor } from './signature';
-// A receiver's v1a check written from the Standard Webhooks spec with node:crypto, nothing of the code under test.
-import { verifiesV1a } from '../../test/support/signatures';
+
+/**
+ * A receiver's v1a check, written from the Standard Webhooks spec with node:crypto and nothing of
+ * the code under test: the public key is imported from its raw bytes (whpk_) as a JWK. (The
+ * standardwebhooks package, 1.1.1 and the latest, verifies v1 only and skips v1a entries.) The
+ * suites under test/ have the same check in test/support/signatures.ts; app/ may not import test/
+ * (.dependency-cruiser.js), so this unit test keeps its own.
+ */
+function verifiesV1a(publicKey: string, body: string, headers: { 'webhook-id': string; 'webhook-timestamp': string; 'webhook-signature': string }): boolean {
+  const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(publicKey.slice('whpk_'.length), 'base64').toString('base64url') }, format: 'jwk' });
+  const signed = Buffer.from(`${headers['webhook-id']}.${headers['webhook-timestamp']}.${body}`);
+  return headers['webhook-signature'].split(' ').some((s) => {
+    const [version, signature] = s.split(',');
+    return version === 'v1a' && verify(null, signed, key, Buffer.from(signature, 'base64'));
+  });
+}
 
 /** RFC 8032, 7.1, TEST 1 (empty message) and TEST 2 (one byte, 0x72). */
 const RFC8032 = [

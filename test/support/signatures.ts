@@ -9,7 +9,7 @@ import { createPublicKey, verify } from 'node:crypto';
 const PUBLIC_KEY_PREFIX = 'whpk_';
 
 /** True when one of the header's `v1a` signatures verifies with the public key over "id.timestamp.body". */
-export function verifiesV1a(publicKey: string, body: string, headers: { 'webhook-id'?: string; 'webhook-timestamp'?: string; 'webhook-signature'?: string }): boolean {
+export function verifiesV1a(publicKey: string, body: string, headers: Record<string, string>): boolean {
   if (!publicKey.startsWith(PUBLIC_KEY_PREFIX)) throw new Error(`not a public key: ${publicKey.slice(0, 8)}…`);
   const key = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: Buffer.from(publicKey.slice(PUBLIC_KEY_PREFIX.length), 'base64').toString('base64url') }, format: 'jwk' });
   const signed = Buffer.from(`${headers['webhook-id']}.${headers['webhook-timestamp']}.${body}`);
