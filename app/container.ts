@@ -9,7 +9,7 @@ import type { Redis } from 'ioredis';
 import { Pool } from 'pg';
 import type { Config } from './config';
 import { createDb, type Db } from './db/client';
-import { pgSettings } from './db/connection';
+import { statementPoolSettings } from './db/connection';
 import { createMetrics, type Metrics } from './http/metrics';
 import type { Lifecycle } from './lifecycle';
 import type { Logger } from './log';
@@ -46,7 +46,7 @@ export function createContainer(opts: { role: string; config: Config; log: Logge
   const metrics = createMetrics(role);
 
   function openStatementPool(name: string, max: number): Pool {
-    const pool = new Pool(pgSettings(config.databaseUrl, { max }).pool);
+    const pool = new Pool(statementPoolSettings(config.databaseUrl, max));
     pool.on('error', (err) => log.warn({ err, pool: name }, 'database pool error'));
     lifecycle.onShutdown(`${name} database pool`, () => pool.end());
     return pool;

@@ -24,7 +24,7 @@ import path from 'node:path';
 import { Pool } from 'pg';
 import type { Env } from '../app/config';
 import { createApiKeyService } from '../app/auth/api-keys';
-import { pgSettings } from '../app/db/connection';
+import { statementPoolSettings } from '../app/db/connection';
 import { createVerp, deriveVerpKey } from '../app/deliverability/verp';
 import { normaliseAll } from '../app/suppressions/address';
 import { createSuppressionCheck, SUPPRESSION_CHECK_POOL_SIZE } from '../app/suppressions/check';
@@ -136,7 +136,7 @@ async function main() {
     await worker.stop();
 
     // The check alone, as the worker runs it: WORKER_CONCURRENCY (10) jobs at a time, one recipient each.
-    const checkPool = new Pool(pgSettings(stack.env.config.databaseUrl, { max: SUPPRESSION_CHECK_POOL_SIZE }).pool);
+    const checkPool = new Pool(statementPoolSettings(stack.env.config.databaseUrl, SUPPRESSION_CHECK_POOL_SIZE));
     const check = createSuppressionCheck({ pool: checkPool });
     const recipients = sent.map((s) => normaliseAll([s.to]));
     for (let i = 0; i < 200; i++) await check.suppressedAmong(listedApp.id, recipients[i]); // warm-up

@@ -2,11 +2,12 @@
  * The worker's email job: claim the row, send it over SMTP, record the attempt and the outcome.
  *
  * - Claim is a compare-and-set (queued → sending, or a due scheduled row, or a `sending` row whose
- *   holder's lease ran out because that worker died), in one statement that also opens the
- *   attempt row. Two workers never both win it, and cancel (queued → cancelled) wins or loses
+ *   holder's lease ran out because that worker died; its attempt is then recorded as abandoned).
+ *   Two workers never both win it, and cancel (queued → cancelled) wins or loses
  *   against it atomically. Terminal rows (sent, failed, cancelled) are skipped.
- * - Outcomes are written with the attempt number in the condition, so a worker that lost its
- *   lease cannot overwrite the result of the one that took over.
+ * - Outcomes, with the attempt's row, are written with the attempt number in the condition, so a
+ *   worker that lost its lease cannot overwrite the result of the one that took over. The
+ *   statements are in delivery-statements.ts.
  * - SMTP 4xx and connection errors: attempt `retry`, the row back to queued, the job retried by
  *   BullMQ with exponential backoff and jitter (queue/jobs.ts) up to EMAIL_MAX_ATTEMPTS; 5xx or the
  *   last attempt: `failed` at once (UnrecoverableError). Terminal states record their webhook
@@ -25,14 +26,14 @@
  */
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { Pool } from 'pg';
-import { Prisma, type Db } from '../db/client';
+import type { Db } from '../db/client';
 import type { Logger } from '../log';
 import { JOBS, jobRowId } from '../queue';
 import type { QueueProcessor } from '../queue/processor';
 import type { JobProducer } from '../queue/producer';
 import { createByteBudget } from '../shared/byte-budget';
 import { createCoalescer } from '../shared/coalesce';
-import { fanOutInsert } from '../webhooks';
+import { claimStatement, INLINE_BODY_BYTES, outcomeStatement, type OutcomeInput } from './delivery-statements';
 import { emailEventPayload, type EmailEventSource } from './events';
 import type { StoredEmail } from './message';
 import type { OutgoingMail } from './outgoing';
@@ -45,6 +46,8 @@ interface ClaimedEmail extends StoredEmail, EmailEventSource {
   apiKeyId: string | null;
   createdAt: Date;
   scheduledAt: Date | null;
+  /** When this attempt's claim took the email (its attempt row's startedAt). */
+  startedAt: Date;
   /** Stored size of text, html and attachments; above INLINE_BODY_BYTES they are not in the claim's row. */
   bodyBytes: number;
 }
@@ -93,8 +96,6 @@ const MAX_IN_FLIGHT = 1;
 /** Connections of the email hot path's pool: the claims and the outcomes in flight. */
 export const EMAIL_POOL_SIZE = 2 * MAX_IN_FLIGHT;
 const MAX_PER_STATEMENT = 500;
-/** Bodies up to this size come with the claim (most emails); larger ones are loaded within the budget. */
-const INLINE_BODY_BYTES = 64 * 1024;
 /**
  * Heap a worker lets message content take at once. An email in flight holds about three times its
  * stored size (the stored strings, the decoded attachments, the composed message): the largest
@@ -115,52 +116,25 @@ export function createEmailProcessor(deps: EmailProcessorDeps): QueueProcessor {
     maxInFlight: MAX_IN_FLIGHT,
     maxItems: MAX_PER_STATEMENT,
     async run(requests) {
-      const claimSql = Prisma.sql`
-        WITH claimed AS (
-          UPDATE "emails" SET "status" = 'sending', "attemptCount" = "attemptCount" + 1, "updatedAt" = timezone('UTC', now())
-          WHERE "id" = ANY (${requests.map((r) => r.id)}::uuid[]) AND (
-            "status" = 'queued'
-            OR ("status" = 'scheduled' AND "scheduledAt" <= timezone('UTC', now()))
-            OR ("status" = 'sending' AND "updatedAt" < timezone('UTC', now()) - make_interval(secs => ${leaseMs / 1000})))
-          RETURNING "id", "applicationId", "apiKeyId", "from", "to", "cc", "bcc", "replyTo", "subject", "text", "html", "headers", "attachments",
-                    "tags", "metadata", "messageId", "attemptCount", "createdAt", "scheduledAt",
-                    (COALESCE(octet_length("text"), 0) + COALESCE(octet_length("html"), 0)
-                     + CASE WHEN "attachments" IS NULL OR "attachments" = '[]'::jsonb THEN 0 ELSE octet_length("attachments"::text) END)::int AS "bodyBytes"
-        ), abandoned AS (
-          UPDATE "email_attempts" SET "finishedAt" = timezone('UTC', now()), "outcome" = 'retry',
-                 "error" = 'abandoned: the worker stopped during this attempt'
-          WHERE "emailId" IN (SELECT "id" FROM claimed) AND "finishedAt" IS NULL
-        ), attempt AS (
-          INSERT INTO "email_attempts" ("id", "applicationId", "emailId", "number", "startedAt")
-          SELECT gen_random_uuid(), "applicationId", "id", "attemptCount", timezone('UTC', now()) FROM claimed
-        )
-        SELECT "id", "applicationId", "apiKeyId", "from", "to", "cc", "bcc", "replyTo", "subject", "headers", "tags", "metadata", "messageId",
-               "attemptCount", "bodyBytes",
-               -- Stored in UTC without a zone; node-postgres would read such a value in the process's zone.
-               "createdAt" AT TIME ZONE 'UTC' AS "createdAt", "scheduledAt" AT TIME ZONE 'UTC' AS "scheduledAt",
-               CASE WHEN "bodyBytes" <= ${INLINE_BODY_BYTES} THEN "text" END AS "text",
-               CASE WHEN "bodyBytes" <= ${INLINE_BODY_BYTES} THEN "html" END AS "html",
-               CASE WHEN "bodyBytes" <= ${INLINE_BODY_BYTES} THEN "attachments" END AS "attachments"
-        FROM claimed`;
+      const claimSql = claimStatement(
+        requests.map((r) => r.id),
+        leaseMs,
+      );
       const { rows } = await pool.query<ClaimedEmail>({ name: 'email-claim', text: claimSql.text, values: claimSql.values });
       const byId = new Map(rows.map((r) => [r.id, r]));
       for (const r of requests) r.claimed = byId.get(r.id);
     },
   });
 
-  /**
-   * One statement for any number of outcomes (atomic on its own, so no transaction): each email
-   * row (compare-and-set on its attempt number), its attempt row, and for terminal outcomes
-   * whose row was written the `email.*` event with its deliveries (webhooks' fan-out rule).
-   * Marks each result `recorded` unless another worker holds that email now.
-   */
+  /** Writes outcomes (delivery-statements.ts); marks each result `recorded` unless another worker holds that email now. */
   async function writeOutcomes(results: AttemptResult[]): Promise<string[]> {
-    const input = results.map((r) => ({
+    const input: OutcomeInput[] = results.map((r) => ({
       id: r.email.id,
       applicationId: r.email.applicationId,
       number: r.email.attemptCount,
       status: r.outcome === 'retry' ? 'queued' : r.outcome,
       outcome: r.outcome,
+      startedAt: r.email.startedAt,
       at: r.at,
       smtpResponse: r.smtpResponse,
       error: r.error,
@@ -169,32 +143,7 @@ export function createEmailProcessor(deps: EmailProcessorDeps): QueueProcessor {
       apiKeyId: r.email.apiKeyId,
       suppressedRecipients: r.suppressedRecipients ?? [],
     }));
-    const outcomeSql = Prisma.sql`
-      WITH input AS (
-        SELECT * FROM jsonb_to_recordset(${JSON.stringify(input)}::jsonb)
-          AS i("id" uuid, "applicationId" uuid, "number" int, "status" "EmailStatus", "outcome" "AttemptOutcome", "at" timestamp(3), "smtpResponse" text,
-               "error" text, "eventType" text, "payload" jsonb, "apiKeyId" uuid, "suppressedRecipients" text[])
-      ), e AS (
-        UPDATE "emails" m SET "status" = i."status", "updatedAt" = i."at", "lastError" = i."error",
-               "sentAt" = CASE WHEN i."outcome" = 'sent' THEN i."at" ELSE m."sentAt" END,
-               "failedAt" = CASE WHEN i."outcome" = 'failed' THEN i."at" ELSE m."failedAt" END
-        FROM input i
-        WHERE m."id" = i."id" AND m."applicationId" = i."applicationId" AND m."status" = 'sending' AND m."attemptCount" = i."number"
-        RETURNING m."id"
-      ), a AS (
-        UPDATE "email_attempts" t SET "finishedAt" = i."at", "outcome" = i."outcome", "smtpResponse" = i."smtpResponse", "error" = i."error",
-               "suppressedRecipients" = i."suppressedRecipients"
-        FROM input i
-        WHERE t."emailId" = i."id" AND t."applicationId" = i."applicationId" AND t."number" = i."number"
-      ), ev AS (
-        INSERT INTO "events" ("id", "applicationId", "apiKeyId", "type", "payload", "createdAt")
-        SELECT gen_random_uuid(), i."applicationId", i."apiKeyId", i."eventType", i."payload", i."at"
-        FROM input i JOIN e ON e."id" = i."id"
-        WHERE i."eventType" IS NOT NULL
-        RETURNING "id", "applicationId", "type", "createdAt" AS "at", NULL::uuid AS "excludeEndpointId"
-      ), d AS (${fanOutInsert('ev')})
-      SELECT COALESCE((SELECT array_agg("id"::text) FROM e), '{}') AS "recorded",
-             COALESCE((SELECT array_agg("id"::text) FROM d), '{}') AS "deliveryIds"`;
+    const outcomeSql = outcomeStatement(input);
     const {
       rows: [{ recorded, deliveryIds }],
     } = await pool.query<{ recorded: string[]; deliveryIds: string[] }>({ name: 'email-outcomes', text: outcomeSql.text, values: outcomeSql.values });

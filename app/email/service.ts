@@ -220,15 +220,18 @@ export function createEmailService(deps: {
       sentAt: toIso(e.sentAt),
       failedAt: toIso(e.failedAt),
       cancelledAt: toIso(e.cancelledAt),
-      attempts: e.attempts.map((a) => ({
-        number: a.number,
-        startedAt: a.startedAt.toISOString(),
-        finishedAt: toIso(a.finishedAt),
-        outcome: a.outcome,
-        smtpResponse: a.smtpResponse,
-        error: a.error,
-        suppressedRecipients: a.suppressedRecipients,
-      })),
+      attempts: [
+        ...e.attempts.map((a) => ({
+          number: a.number,
+          startedAt: a.startedAt.toISOString(),
+          finishedAt: toIso(a.finishedAt),
+          outcome: a.outcome,
+          smtpResponse: a.smtpResponse,
+          error: a.error,
+          suppressedRecipients: a.suppressedRecipients,
+        })),
+        ...runningAttempt(e),
+      ],
       // What came back after sending (inbound role): bounces, delays, complaints, in arrival order.
       reports: e.reports.map((r) => ({ kind: r.kind, recipient: r.recipient, status: r.status, diagnostic: r.diagnostic, receivedAt: r.receivedAt.toISOString() })),
     };
@@ -286,3 +289,13 @@ export function createEmailService(deps: {
 }
 
 export type EmailService = ReturnType<typeof createEmailService>;
+
+/**
+ * The attempt under way, which has no row yet (the worker writes it when the attempt ends,
+ * email/delivery-statements.ts): the email row is `sending`, counts it, and was updated when it
+ * was claimed.
+ */
+function runningAttempt(e: { status: EmailStatus; attemptCount: number; updatedAt: Date; attempts: { number: number }[] }) {
+  if (e.status !== 'sending' || e.attempts.some((a) => a.number === e.attemptCount)) return [];
+  return [{ number: e.attemptCount, startedAt: e.updatedAt.toISOString(), finishedAt: null, outcome: null, smtpResponse: null, error: null, suppressedRecipients: [] }];
+}

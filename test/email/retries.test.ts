@@ -84,14 +84,18 @@ test('every recipient refused with 550 at RCPT: failed at once', async () => {
   expect(email.lastError).toMatch(/550/);
 });
 
-test('cancel loses against a worker already sending: 409, and the email is sent', async () => {
+test('cancel loses against a worker already sending: 409, and the email is sent; the running attempt shows meanwhile', async () => {
   s.smtp.setDelay(600);
   const res = await s.call('POST', '/v1/emails', { to: 'busy@example.com', subject: 'slow server', text: 'x' });
-  await emailReaches(s, res.body.id, 'sending');
+  const sending = await emailReaches(s, res.body.id, 'sending');
+  // The attempt under way is shown, though its row is written only when it ends.
+  expect(sending.attempts).toEqual([{ number: 1, startedAt: sending.updatedAt, finishedAt: null, outcome: null, smtpResponse: null, error: null, suppressedRecipients: [] }]);
   const cancel = await s.call('POST', `/v1/emails/${res.body.id}/cancel`);
   expect(cancel.status).toBe(409);
   expect(cancel.body.detail).toMatch(/is sending/);
-  await emailReaches(s, res.body.id, 'sent');
+  const sent = await emailReaches(s, res.body.id, 'sent');
+  expect(sent.attempts).toEqual([expect.objectContaining({ number: 1, startedAt: sending.updatedAt, outcome: 'sent', error: null })]);
+  expect(Date.parse(sent.attempts[0].finishedAt)).toBeGreaterThanOrEqual(Date.parse(sending.updatedAt));
 });
 
 test('cancel racing the worker: each email is either cancelled and never sent, or sent and the cancel refused', async () => {

@@ -5,7 +5,7 @@
  * report of the same email sees the first one's rows; a repeated report changes nothing.
  */
 import { Pool } from 'pg';
-import { pgSettings } from '../../app/db/connection';
+import { statementPoolSettings } from '../../app/db/connection';
 import { emailEventPayload } from '../../app/email';
 import { createReportStore, type EmailRow, type ReportEntry, type ReportStore } from '../../app/inbound/report-store';
 import { createTestEnvironment, type TestEnvironment } from '../support/isolation';
@@ -19,7 +19,7 @@ let endpointId: string;
 
 beforeAll(async () => {
   t = await createTestEnvironment('inbound_store');
-  pool = new Pool(pgSettings(t.config.databaseUrl, { max: 4 }).pool);
+  pool = new Pool(statementPoolSettings(t.config.databaseUrl, 4));
   statements = countStatements(pool);
   store = createReportStore(pool);
   [{ id: endpointId }] = await t.db.$queryRaw<{ id: string }[]>`

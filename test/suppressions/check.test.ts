@@ -4,7 +4,7 @@
  * application's listed addresses among its own recipients.
  */
 import { Pool } from 'pg';
-import { pgSettings } from '../../app/db/connection';
+import { statementPoolSettings } from '../../app/db/connection';
 import { createSuppressionCheck, SUPPRESSION_CHECK_POOL_SIZE, type SuppressionCheck } from '../../app/suppressions';
 import { createTestEnvironment, type TestEnvironment } from '../support/isolation';
 import { countStatements } from '../support/statements';
@@ -18,7 +18,7 @@ let appB: string;
 
 beforeAll(async () => {
   t = await createTestEnvironment('suppression_check');
-  pool = new Pool(pgSettings(t.config.databaseUrl, { max: SUPPRESSION_CHECK_POOL_SIZE }).pool);
+  pool = new Pool(statementPoolSettings(t.config.databaseUrl, SUPPRESSION_CHECK_POOL_SIZE));
   statements = countStatements(pool);
   check = createSuppressionCheck({ pool });
   appA = (await t.db.application.create({ data: { name: 'check-a' } })).id;

@@ -8,7 +8,7 @@ import type dns from 'node:dns';
 import { Worker } from 'bullmq';
 import { createApiKeyService } from '../../app/auth/api-keys';
 import { Pool } from 'pg';
-import { pgSettings } from '../../app/db/connection';
+import { statementPoolSettings } from '../../app/db/connection';
 import { createMetrics } from '../../app/http/metrics';
 import { QUEUE_NAMES, workerConnectionOptions } from '../../app/queue';
 import type { LookupFunction } from '../../app/webhooks/guard';
@@ -180,7 +180,7 @@ describe('a processor whose sender resolves a test name to loopback', () => {
     const ep = await endpoints.create(DEFAULT_APPLICATION_ID, { url: `http://hooks.guard.test:${rx.port}/in`, eventTypes: ['guard.name'], enabled: true });
     const publisher = openPublisher(t);
     const sender = createWebhookSender({ timeoutMs: 2_000, allowPrivateNetworks: false, lookup: testResolver({ 'hooks.guard.test': [{ address: '127.0.0.1', family: 4 }] }) });
-    const pool = new Pool(pgSettings(t.config.databaseUrl, { max: WEBHOOK_POOL_SIZE }).pool);
+    const pool = new Pool(statementPoolSettings(t.config.databaseUrl, WEBHOOK_POOL_SIZE));
     const processor = createWebhookProcessor({
       db: t.db,
       pool,
