@@ -44,12 +44,14 @@ export function claimStatement(ids: string[], leaseMs: number): Prisma.Sql {
                 (COALESCE(octet_length(m."text"), 0) + COALESCE(octet_length(m."html"), 0)
                  + CASE WHEN m."attachments" IS NULL OR m."attachments" = '[]'::jsonb THEN 0 ELSE octet_length(m."attachments"::text) END)::int AS "bodyBytes"
     ), abandoned AS (
-      -- A dead worker's attempt. Its row exists only if that worker wrote its outcome after all
-      -- (its write then lost to this claim on the email row): keep what it wrote.
+      -- A dead worker's attempt. Its row exists if that worker wrote its outcome after all (its
+      -- write then lost to this claim on the email row): keep what it wrote. An open row (written
+      -- at claim time by versions before this one) is closed.
       INSERT INTO "email_attempts" ("id", "applicationId", "emailId", "number", "startedAt", "finishedAt", "outcome", "error")
       SELECT gen_random_uuid(), "applicationId", "id", "attemptCount" - 1, "previousUpdatedAt", "updatedAt", 'retry', ${ABANDONED_ATTEMPT_ERROR}
       FROM claimed WHERE "previousStatus" = 'sending'
-      ON CONFLICT ("emailId", "number") DO NOTHING
+      ON CONFLICT ("emailId", "number") DO UPDATE SET "finishedAt" = excluded."finishedAt", "outcome" = excluded."outcome", "error" = excluded."error"
+        WHERE "email_attempts"."finishedAt" IS NULL
     )
     SELECT "id", "applicationId", "apiKeyId", "from", "to", "cc", "bcc", "replyTo", "subject", "headers", "tags", "metadata", "messageId",
            "attemptCount", "bodyBytes",
