@@ -149,8 +149,18 @@ export function createEndpointService(deps: { db: Db; secrets: SecretBox; now?: 
   async function getSecret(applicationId: string, id: string): Promise<SecretView> {
     const row = await find(applicationId, id);
     const overlap = row.previousSecretExpiresAt && row.previousSecretExpiresAt.getTime() > now() ? row.previousSecretExpiresAt : null;
-    // Read from the secret itself (its prefix), the one source of truth for how it signs.
-    return secretView(secrets.decrypt(row.secretEncrypted, id), overlap?.toISOString() ?? null);
+    const previousSecretExpiresAt = overlap?.toISOString() ?? null;
+    // An ed25519 endpoint answers the public key its row keeps (written with the key,
+    // currentSecretColumns): the private key is neither needed nor decrypted for that.
+    if (row.signatureScheme === 'ed25519' && row.publicKey) return { signatureScheme: 'ed25519', publicKey: row.publicKey, previousSecretExpiresAt };
+    let secret: string;
+    try {
+      secret = secrets.decrypt(row.secretEncrypted, id);
+    } catch {
+      // Not the client's doing, but theirs to repair: a rotation replaces what cannot be read.
+      throw new ConflictError(`the signing secret of webhook endpoint ${id} cannot be read (was ENCRYPTION_KEY changed?); rotate it to get a new one`);
+    }
+    return secretView(secret, previousSecretExpiresAt);
   }
 
   /**

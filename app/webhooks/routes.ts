@@ -81,7 +81,7 @@ function openApi(): ZodOpenApiPathsObject {
         summary: 'Get the signing secret (hmac-sha256) or the public key (ed25519)',
         tags: ENDPOINTS,
         requestParams: { path: idParams },
-        responses: { '200': { description: 'The secret', ...json(secretView) }, ...problemResponses(401, 403, 404, 429) },
+        responses: { '200': { description: 'The secret', ...json(secretView) }, ...problemResponses(401, 403, 404, 409, 429) },
       },
     },
     '/v1/webhook-endpoints/{id}/rotate-secret': {

@@ -248,6 +248,24 @@ describe('a stored ed25519 key that cannot be used', () => {
   });
 });
 
+describe('a stored secret that cannot be read (ENCRYPTION_KEY changed, a damaged ciphertext)', () => {
+  it('GET /secret of an ed25519 endpoint still answers its public key, which needs no private key', async () => {
+    const ep = (await call('POST', '/v1/webhook-endpoints', { url: UNUSED_URL, eventTypes: [NEVER_PUBLISHED], signatureScheme: 'ed25519' })).body;
+    await s.t.db.webhookEndpoint.update({ where: { id: ep.id }, data: { secretEncrypted: 'v1:not-a-ciphertext' } });
+    expect(await json('GET', `/v1/webhook-endpoints/${ep.id}/secret`)).toEqual({ signatureScheme: 'ed25519', publicKey: ep.publicKey, previousSecretExpiresAt: null });
+    expect((await call('DELETE', `/v1/webhook-endpoints/${ep.id}`)).status).toBe(204); // its key is gone; the suite's key audit reads the rest
+  });
+
+  it('GET /secret of an HMAC endpoint is a 409 problem that says to rotate, and rotating repairs it', async () => {
+    const ep = (await call('POST', '/v1/webhook-endpoints', { url: UNUSED_URL, eventTypes: [NEVER_PUBLISHED] })).body;
+    await s.t.db.webhookEndpoint.update({ where: { id: ep.id }, data: { secretEncrypted: 'v1:not-a-ciphertext' } });
+    expectProblem(await call('GET', `/v1/webhook-endpoints/${ep.id}/secret`), 409, /signing secret of webhook endpoint .* cannot be read .*rotate it/);
+    const rotated = await json('POST', `/v1/webhook-endpoints/${ep.id}/rotate-secret`);
+    expect(rotated).toEqual({ signatureScheme: 'hmac-sha256', secret: expect.stringMatching(/^whsec_/), previousSecretExpiresAt: null });
+    expect(await json('GET', `/v1/webhook-endpoints/${ep.id}/secret`)).toEqual(rotated);
+  });
+});
+
 describe('private keys', () => {
   it('appear in no API answer and no log line of this suite', async () => {
     const rows = await s.t.db.webhookEndpoint.findMany();
