@@ -116,10 +116,7 @@ export function createEmailProcessor(deps: EmailProcessorDeps): QueueProcessor {
     maxInFlight: MAX_IN_FLIGHT,
     maxItems: MAX_PER_STATEMENT,
     async run(requests) {
-      const claimSql = claimStatement(
-        requests.map((r) => r.id),
-        leaseMs,
-      );
+      const claimSql = claimStatement(requests.map((r) => r.id), leaseMs);
       const { rows } = await pool.query<ClaimedEmail>({ name: 'email-claim', text: claimSql.text, values: claimSql.values });
       const byId = new Map(rows.map((r) => [r.id, r]));
       for (const r of requests) r.claimed = byId.get(r.id);

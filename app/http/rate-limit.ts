@@ -143,6 +143,11 @@ export function createRateLimit(opts: RateLimitOptions): RateLimit {
     }
   }
 
+  /** The bucket a request counts against: its application's, or (without one) its API key's. */
+  function bucketOf(application: ApplicationContext | undefined, keyId: string): string {
+    return application ? `app:${application.id}` : `key:${keyId}`;
+  }
+
   function limitOf(application: ApplicationContext | undefined): Limiter {
     return limiterFor(application?.settings.rateLimitPerSecond ?? opts.perSecond, application?.settings.rateLimitBurst ?? opts.burst);
   }
@@ -151,7 +156,7 @@ export function createRateLimit(opts: RateLimitOptions): RateLimit {
     const keyId: string | undefined = ctx.state.apiKey?.id;
     if (!keyId) return next();
     const application = ctx.state.application as ApplicationContext | undefined;
-    const bucket = application ? `app:${application.id}` : `key:${keyId}`;
+    const bucket = bucketOf(application, keyId);
     const limit = limitOf(application);
     if (connected) await connected;
     let res: RateLimiterRes;
@@ -180,7 +185,8 @@ export function createRateLimit(opts: RateLimitOptions): RateLimit {
         if (opts.redis.status !== 'ready') throw new Error('Redis connection is not ready');
         answer = await scripts.easeemailQuotaConsume(
           1 + keys.length,
-          `${keyPrefix}:app:${application.id}`,
+          // The same key as the plain limiter's for this bucket, so both count against one balance.
+          limit.limiter.getKey(bucketOf(application, ctx.state.apiKey.id)),
           ...keys,
           limit.windowSeconds,
           limit.points,
