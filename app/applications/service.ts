@@ -56,7 +56,13 @@ export function toApplicationContext(row: Application): ApplicationContext {
   };
 }
 
-type Quotas = Pick<Application, 'emailQuotaPerMinute' | 'emailQuotaPerDay' | 'eventQuotaPerMinute' | 'eventQuotaPerDay'>;
+const QUOTA_FIELDS = ['emailQuotaPerMinute', 'emailQuotaPerDay', 'eventQuotaPerMinute', 'eventQuotaPerDay'] as const;
+type Quotas = Pick<Application, (typeof QUOTA_FIELDS)[number]>;
+
+/** The quotas that `input` sets, with every field it leaves out (undefined) as in `base` (none: null). */
+function quotasFrom(input: Partial<Record<keyof Quotas, number | null>>, base?: Quotas): Quotas {
+  return Object.fromEntries(QUOTA_FIELDS.map((f) => [f, input[f] !== undefined ? input[f] : (base?.[f] ?? null)])) as Quotas;
+}
 
 /** A per-minute quota above its per-day one is a typo (it could never be reached): refused, naming the field. */
 function checkQuotas(q: Quotas): void {
@@ -88,12 +94,7 @@ export function createApplicationService(deps: { db: Db; cacheTtlMs?: number; no
   }
 
   async function create(input: CreateApplicationInput): Promise<ApplicationView> {
-    const quotas: Quotas = {
-      emailQuotaPerMinute: input.emailQuotaPerMinute ?? null,
-      emailQuotaPerDay: input.emailQuotaPerDay ?? null,
-      eventQuotaPerMinute: input.eventQuotaPerMinute ?? null,
-      eventQuotaPerDay: input.eventQuotaPerDay ?? null,
-    };
+    const quotas = quotasFrom(input);
     checkQuotas(quotas);
     try {
       const row = await db.application.create({
@@ -126,12 +127,7 @@ export function createApplicationService(deps: { db: Db; cacheTtlMs?: number; no
 
   async function update(idOrName: string, patch: UpdateApplicationInput): Promise<ApplicationView> {
     const current = await findRow(idOrName);
-    checkQuotas({
-      emailQuotaPerMinute: patch.emailQuotaPerMinute !== undefined ? patch.emailQuotaPerMinute : current.emailQuotaPerMinute,
-      emailQuotaPerDay: patch.emailQuotaPerDay !== undefined ? patch.emailQuotaPerDay : current.emailQuotaPerDay,
-      eventQuotaPerMinute: patch.eventQuotaPerMinute !== undefined ? patch.eventQuotaPerMinute : current.eventQuotaPerMinute,
-      eventQuotaPerDay: patch.eventQuotaPerDay !== undefined ? patch.eventQuotaPerDay : current.eventQuotaPerDay,
-    });
+    checkQuotas(quotasFrom(patch, current));
     try {
       const row = await db.application.update({ where: { id: current.id }, data: { ...patch, updatedAt: new Date(now()) } });
       cache.clear();
