@@ -20,7 +20,7 @@ import { fanOutInsert } from '../webhooks';
 /** Bodies up to this size come with the claim (most emails); larger ones are loaded within the budget. */
 export const INLINE_BODY_BYTES = 64 * 1024;
 
-export const ABANDONED_ATTEMPT_ERROR = 'abandoned: the worker stopped during this attempt';
+const ABANDONED_ATTEMPT_ERROR = 'abandoned: the worker stopped during this attempt';
 
 /**
  * Claims the emails among `ids` that are due: queued, scheduled and due, or `sending` with an

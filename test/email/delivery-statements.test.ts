@@ -11,6 +11,7 @@
  * claim replaced). A sequential scan or a status-index scan would read thousands of rows here.
  */
 import { Pool, type PoolClient } from 'pg';
+import { DEFAULT_APPLICATION_ID } from '../../app/applications/default';
 import { statementPoolSettings } from '../../app/db/connection';
 import { claimStatement, outcomeStatement, type OutcomeInput } from '../../app/email/delivery-statements';
 import { createTestEnvironment, type TestEnvironment } from '../support/isolation';
@@ -19,7 +20,6 @@ let t: TestEnvironment;
 let pool: Pool;
 const BATCH = 8;
 const LEASE_MS = 60_000;
-const DEFAULT_APPLICATION = '00000000-0000-4000-8000-000000000001';
 
 beforeAll(async () => {
   t = await createTestEnvironment('delivery_plans');
@@ -98,7 +98,7 @@ async function claimAndFinish(client: PoolClient, prepared: 'prepared' | 'prepar
   const at = new Date();
   const input: OutcomeInput[] = claimed.map((e) => ({
     id: e.id,
-    applicationId: DEFAULT_APPLICATION,
+    applicationId: DEFAULT_APPLICATION_ID,
     number: e.attemptCount,
     status: 'sent',
     outcome: 'sent',
