@@ -24,7 +24,7 @@ import { withTimeout } from '../shared/timeout';
 import type { Queues } from './index';
 import { JOB_KINDS, jobFor, type JobKind, type JobSettings } from './jobs';
 
-/** An add that does not answer within this long is left to the sweeper. */
+/** An add that does not answer within this long is left to the sweeper (the add itself runs on). */
 const ENQUEUE_TIMEOUT_MS = 2_000;
 const MAX_ADDS_IN_FLIGHT = 2;
 const MAX_JOBS_PER_ADD = 1_000;
@@ -52,8 +52,15 @@ export interface JobProducer {
   discard(kind: JobKind, id: string): Promise<void>;
 }
 
-export function createJobProducer(deps: { queues: Queues; redis: Redis; settings: JobSettings; log: Logger }): JobProducer {
-  const { queues, redis, settings, log } = deps;
+export function createJobProducer(deps: {
+  queues: Queues;
+  redis: Redis;
+  settings: JobSettings;
+  log: Logger;
+  /** How long a caller of enqueue waits for an add before giving it to the sweeper; ENQUEUE_TIMEOUT_MS unless a test needs another. */
+  enqueueTimeoutMs?: number;
+}): JobProducer {
+  const { queues, redis, settings, log, enqueueTimeoutMs = ENQUEUE_TIMEOUT_MS } = deps;
   const lastFailureLog = new Map<JobKind, number>();
   // Payloads are built by jobFor from the contract, so the queue's own data type adds nothing here.
   const queueOf = (kind: JobKind) => queues[kind] as unknown as Queue;
@@ -65,7 +72,7 @@ export function createJobProducer(deps: { queues: Queues; redis: Redis; settings
         maxInFlight: MAX_ADDS_IN_FLIGHT,
         maxItems: MAX_JOBS_PER_ADD,
         async run(jobs) {
-          await withTimeout(queueOf(kind).addBulk(jobs.map((j) => jobFor(kind, j.id, settings, j.delayMs))), ENQUEUE_TIMEOUT_MS, 'Redis');
+          await withTimeout(queueOf(kind).addBulk(jobs.map((j) => jobFor(kind, j.id, settings, j.delayMs))), enqueueTimeoutMs, 'Redis');
         },
       }),
     ]),

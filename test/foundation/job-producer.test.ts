@@ -2,7 +2,7 @@
  * The request path's detached job adds (queue/producer.ts enqueueDetached) against a Redis of the
  * test's own, paused with CLIENT PAUSE WRITE so an add is held for a known time: a caller under
  * the bound is answered while its add is still held; a caller over it waits for its own add;
- * drain waits for every add started.
+ * drain waits for every add started; an add held past the give-up time answers false and still lands.
  */
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
@@ -12,12 +12,19 @@ import { privateRedis, type PrivateRedis } from '../support/redis-server';
 import { testLog } from '../support/stack';
 
 const PAUSE_MS = 1_500;
+// The backpressure test's caller waits for an add of MAX_DETACHED_JOBS jobs that Redis first
+// holds for PAUSE_MS: with the production give-up time (2 s) a loaded machine could give that add
+// up before it landed and the caller would be answered without it (CI saw this once). The
+// give-up time has its own test below.
+const PATIENT_MS = 60_000;
+const GIVE_UP_MS = 200;
 
 let redis: PrivateRedis;
 let connection: Redis;
 let admin: Redis;
 let queues: Queues;
 let producer: JobProducer;
+const settings = { email: { maxAttempts: 3, retryBaseMs: 1_000 } };
 
 beforeAll(async () => {
   redis = await privateRedis();
@@ -25,7 +32,7 @@ beforeAll(async () => {
   connection = producerConnection(redis.url);
   admin = new Redis(redis.url);
   queues = createQueues(connection, 'detached');
-  producer = createJobProducer({ queues, redis: connection, settings: { email: { maxAttempts: 3, retryBaseMs: 1_000 } }, log: testLog });
+  producer = createJobProducer({ queues, redis: connection, settings, log: testLog, enqueueTimeoutMs: PATIENT_MS });
   await queues.email.waitUntilReady();
 });
 afterAll(async () => {
@@ -63,4 +70,23 @@ test('under the bound the caller does not wait for Redis; over it, it waits for 
 
   await producer.drain();
   expect((await Promise.all(few.map(exists))).every(Boolean)).toBe(true);
+});
+
+test('an add Redis holds past the give-up time answers false at that time, and lands once Redis answers', async () => {
+  const hasty = createJobProducer({ queues, redis: connection, settings, log: testLog, enqueueTimeoutMs: GIVE_UP_MS });
+  await admin.call('CLIENT', 'PAUSE', String(PAUSE_MS), 'WRITE');
+  const pausedAt = Date.now();
+
+  const [id] = ids(1);
+  expect(await hasty.enqueue('email', [id])).toBe(false);
+  const waited = Date.now() - pausedAt;
+  expect(waited).toBeGreaterThanOrEqual(GIVE_UP_MS - 5);
+  expect(waited).toBeLessThan(PAUSE_MS);
+  expect(await exists(id)).toBe(false);
+
+  // Given up by the caller, not cancelled: the add goes through when Redis takes writes again.
+  await admin.call('CLIENT', 'UNPAUSE');
+  const deadline = Date.now() + 10_000;
+  while (!(await exists(id)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  expect(await exists(id)).toBe(true);
 });
