@@ -2,13 +2,15 @@
  * Per-request limits, the same order as Resend's and Postmark's (50 recipients, 100 per batch).
  * The request body as a whole is also capped by BODY_LIMIT_BYTES (413) before any of these.
  */
+import { EMAIL_BATCH_MAX } from '../queue/jobs';
 import { MAX_HEADER_LINE } from '../shared/headers';
 
 export const EMAIL_LIMITS = {
   /** to + cc + bcc of one email. */
   recipients: 50,
   replyTo: 10,
-  batch: 100,
+  /** Emails of one batch request: all of them due now go on one batch job, which carries at most this many. */
+  batch: EMAIL_BATCH_MAX,
   addressLength: 320,
   subjectLength: MAX_HEADER_LINE,
   /** Decoded bytes of all attachments of one email (the base64 in the request is 4/3 of it). */

@@ -1,5 +1,7 @@
 /**
- * The worker's email job: claim the row, send it over SMTP, record the attempt and the outcome.
+ * The worker's email jobs: claim the row, send it over SMTP, record the attempt and the outcome.
+ * An `email` job carries one email; an `emailBatch` job the emails of one batch request
+ * (queue/jobs.ts), claimed together and handed on to `email` jobs when they need another attempt.
  *
  * - Claim is a compare-and-set (queued → sending, or a due scheduled row, or a `sending` row whose
  *   holder's lease ran out because that worker died; its attempt is then recorded as abandoned).
@@ -28,9 +30,9 @@ import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { Pool } from 'pg';
 import type { Db } from '../db/client';
 import type { Logger } from '../log';
-import { JOBS, jobRowId } from '../queue';
+import { emailFollowOnJob, emailRetryDelayMs, JOBS, jobRowId, type JobSettings } from '../queue';
 import type { QueueProcessor } from '../queue/processor';
-import type { JobProducer } from '../queue/producer';
+import type { JobProducer, QueueJob } from '../queue/producer';
 import { createByteBudget } from '../shared/byte-budget';
 import { createCoalescer } from '../shared/coalesce';
 import { claimStatement, INLINE_BODY_BYTES, outcomeStatement, type OutcomeInput } from './delivery-statements';
@@ -60,7 +62,7 @@ export interface EmailProcessorDeps {
    * profile went to Prisma's raw-query handling; PostgreSQL also skips parsing and planning).
    */
   pool: Pool;
-  jobs: Pick<JobProducer, 'enqueue'>;
+  jobs: Pick<JobProducer, 'enqueue' | 'add'>;
   log: Logger;
   transport: MailTransport;
   /** Suppressed recipients left out, return path (VERP) and DKIM signature (deliverability/outgoing.ts). */
@@ -68,10 +70,19 @@ export interface EmailProcessorDeps {
   metrics: EmailDeliveryMetrics;
   /** A `sending` row untouched for this long belongs to a dead worker (JOB_LOCK_MS, > SMTP timeout). */
   leaseMs: number;
-  maxAttempts: number;
+  /** Attempts an email gets, and the retry backoff of the email jobs that batches hand emails on to. */
+  settings: JobSettings;
+  /** Emails a worker has claimed and not finished at once, from single and batch jobs alike (WORKER_CONCURRENCY). */
+  concurrency: number;
 }
 
 type Outcome = 'sent' | 'retry' | 'failed';
+
+/** How one claimed email's attempt ended, for its job to finish by. */
+type Delivery = { kind: 'done'; summary: string } | { kind: 'retry'; error: string } | { kind: 'failed'; error: string };
+
+/** Why an email could not be claimed: nothing more to do, or a time to come back (a due scheduled row, a lease to run out). */
+type NotClaimed = { skip: string } | { retryAt: number; attemptCount: number };
 
 interface AttemptResult {
   email: ClaimedEmail;
@@ -93,6 +104,11 @@ interface ClaimRequest {
 
 /** One statement or transaction at a time: what arrives meanwhile joins the next, bigger one. */
 const MAX_IN_FLIGHT = 1;
+/**
+ * Batch jobs a worker runs at once. Their emails go through the same bound as single jobs'
+ * (`concurrency`); two let the next batch's emails in as the current one's last ones finish.
+ */
+const BATCH_JOBS_AT_ONCE = 2;
 /** Connections of the email hot path's pool: the claims and the outcomes in flight. */
 export const EMAIL_POOL_SIZE = 2 * MAX_IN_FLIGHT;
 const MAX_PER_STATEMENT = 500;
@@ -108,9 +124,13 @@ const BODY_MEMORY_FACTOR = 3;
 /** A terminal outcome is written again after these pauses before the job gives up (the send happened). */
 const FINISH_RETRY_DELAYS_MS = [200, 1_000, 3_000];
 
-export function createEmailProcessor(deps: EmailProcessorDeps): QueueProcessor {
-  const { db, pool, jobs, log, transport, outgoing, metrics, leaseMs, maxAttempts } = deps;
+export function createEmailProcessors(deps: EmailProcessorDeps): QueueProcessor[] {
+  const { db, pool, jobs, log, transport, outgoing, metrics, leaseMs, settings } = deps;
+  const { maxAttempts } = settings.email;
   const bodyBudget = createByteBudget(BODY_MEMORY_BUDGET_BYTES);
+  // Counted in emails, not bytes: what a worker that dies can leave claimed (and send twice) is at
+  // most this many, however many emails its batch jobs carry.
+  const inFlight = createByteBudget(deps.concurrency);
 
   const claim = createCoalescer<ClaimRequest>({
     maxInFlight: MAX_IN_FLIGHT,
@@ -182,24 +202,83 @@ export function createEmailProcessor(deps: EmailProcessorDeps): QueueProcessor {
     }
   }
 
-  /** Why the job found nothing to claim: skip, or come back when the row is due / the lease ends. */
-  async function notClaimed(job: Job, id: string): Promise<string> {
-    const row = await db.email.findUnique({ where: { id }, select: { status: true, scheduledAt: true, updatedAt: true } });
-    if (!row) return 'skipped: no such email';
-    let retryAt: number | undefined;
-    if (row.status === 'scheduled' && row.scheduledAt) retryAt = row.scheduledAt.getTime();
-    else if (row.status === 'sending') retryAt = row.updatedAt.getTime() + leaseMs + 250;
-    if (retryAt === undefined) return `skipped: ${row.status}`;
-    await job.moveToDelayed(Math.max(retryAt, Date.now() + 50), job.token);
-    throw new DelayedError();
+  /** Why the email could not be claimed: skip it, or come back when the row is due / the lease ends. */
+  async function notClaimed(id: string): Promise<NotClaimed> {
+    const row = await db.email.findUnique({ where: { id }, select: { status: true, scheduledAt: true, updatedAt: true, attemptCount: true } });
+    if (!row) return { skip: 'skipped: no such email' };
+    if (row.status === 'scheduled' && row.scheduledAt) return { retryAt: row.scheduledAt.getTime(), attemptCount: row.attemptCount };
+    if (row.status === 'sending') return { retryAt: row.updatedAt.getTime() + leaseMs + 250, attemptCount: row.attemptCount };
+    return { skip: `skipped: ${row.status}` };
   }
 
+  /** The `email` job: one email, retried by BullMQ (its backoff) while the email has attempts left. */
   async function process(job: Job): Promise<string> {
     const emailId = jobRowId('email', job.data);
-    const request: ClaimRequest = { id: emailId };
-    await claim([request]);
-    const email = request.claimed;
-    if (!email) return notClaimed(job, emailId);
+    const release = await inFlight.acquire(1);
+    try {
+      const request: ClaimRequest = { id: emailId };
+      await claim([request]);
+      if (!request.claimed) {
+        const why = await notClaimed(emailId);
+        if ('skip' in why) return why.skip;
+        await job.moveToDelayed(Math.max(why.retryAt, Date.now() + 50), job.token);
+        throw new DelayedError();
+      }
+      const delivery = await deliver(request.claimed);
+      if (delivery.kind === 'retry') throw new Error(delivery.error); // BullMQ retries it after the backoff
+      if (delivery.kind === 'failed') throw new UnrecoverableError(delivery.error);
+      return delivery.summary;
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * The `emailBatch` job: the emails of one batch request, each through the same steps as an
+   * `email` job's and within the same bound of emails in flight; the claims of those let in
+   * together go in one statement. An email that needs another attempt, or that cannot be claimed
+   * yet (another worker's lease), goes on its own `email` job, due when a single send's would be.
+   * BullMQ's retries of the batch job only follow an unexpected error, and the claims make them
+   * safe: what was sent or handed on is not claimed again.
+   */
+  async function processBatch(job: Job): Promise<string> {
+    const { emailIds } = JOBS.emailBatch.payload.parse(job.data);
+    const handedOn: QueueJob[] = [];
+    const tally = new Map<string, number>();
+    await Promise.all(
+      emailIds.map(async (id) => {
+        const release = await inFlight.acquire(1);
+        let result: string;
+        try {
+          const request: ClaimRequest = { id };
+          await claim([request]);
+          const email = request.claimed;
+          if (!email) {
+            const why = await notClaimed(id);
+            if ('skip' in why) result = why.skip;
+            else {
+              handedOn.push(emailFollowOnJob(id, settings, Math.max(50, why.retryAt - Date.now()), why.attemptCount));
+              result = 'handed on';
+            }
+          } else {
+            const delivery = await deliver(email);
+            if (delivery.kind === 'retry') handedOn.push(emailFollowOnJob(id, settings, emailRetryDelayMs(settings, email.attemptCount), email.attemptCount));
+            result = delivery.kind === 'done' ? delivery.summary : delivery.kind;
+          }
+        } finally {
+          release();
+        }
+        tally.set(result, (tally.get(result) ?? 0) + 1);
+      }),
+    );
+    // Not added: the rows are queued (or sending) with no live job once this one completes, and
+    // the sweeper gives each a job of its own.
+    if (!(await jobs.add('email', handedOn))) log.warn({ batch: job.id, emails: handedOn.length }, 'could not hand emails of a batch on to their own jobs; the sweeper will');
+    return [...tally].map(([result, n]) => `${result}: ${n}`).join(', ');
+  }
+
+  /** A claimed email, its body loaded if the claim left it out (byte budget), to its recorded outcome. */
+  async function deliver(email: ClaimedEmail): Promise<Delivery> {
     if (email.bodyBytes <= INLINE_BODY_BYTES) return send(email);
     const release = await bodyBudget.acquire(email.bodyBytes * BODY_MEMORY_FACTOR);
     try {
@@ -211,12 +290,12 @@ export function createEmailProcessor(deps: EmailProcessorDeps): QueueProcessor {
   }
 
   /** From a claimed email with its body to the recorded outcome. */
-  async function send(email: ClaimedEmail): Promise<string> {
+  async function send(email: ClaimedEmail): Promise<Delivery> {
     const prepared = await outgoing.prepare(email);
     if (prepared.kind === 'suppressed') {
       const finished = await finishSuppressed({ db, jobs }, email, prepared.suppressed);
       if (finished) metrics.deliveries.inc({ outcome: 'suppressed', application: email.applicationId });
-      return finished ? 'suppressed' : 'skipped: taken over by another worker';
+      return { kind: 'done', summary: finished ? 'suppressed' : 'skipped: taken over by another worker' };
     }
     const suppressedRecipients = prepared.suppressed;
     let info: SentInfo;
@@ -228,20 +307,20 @@ export function createEmailProcessor(deps: EmailProcessorDeps): QueueProcessor {
       if (failure.retryable && email.attemptCount < maxAttempts) {
         await finish([{ ...result, outcome: 'retry' }]);
         metrics.deliveries.inc({ outcome: 'retry', application: email.applicationId });
-        throw new Error(failure.message); // BullMQ retries it after the backoff
+        return { kind: 'retry', error: failure.message };
       }
       await recordTerminal(result);
-      throw new UnrecoverableError(failure.retryable ? `gave up after ${email.attemptCount} attempts: ${failure.message}` : failure.message);
+      return { kind: 'failed', error: failure.retryable ? `gave up after ${email.attemptCount} attempts: ${failure.message}` : failure.message };
     }
     const rejected = info.rejected.length ? `; rejected: ${info.rejected.map(String).join(', ')}` : '';
     await recordTerminal({ email, outcome: 'sent', at: new Date(), smtpResponse: `${info.response}${rejected}`.slice(0, 1000), error: null, suppressedRecipients });
-    return 'sent';
+    return { kind: 'done', summary: 'sent' };
   }
 
-  return {
-    queue: JOBS.email.queue,
-    process,
-    // Jobs of a worker that died are handed out again once their lock expires; look that often.
-    options: { stalledInterval: Math.min(30_000, leaseMs) },
-  };
+  // Jobs of a worker that died are handed out again once their lock expires; look that often.
+  const stalledInterval = Math.min(30_000, leaseMs);
+  return [
+    { queue: JOBS.email.queue, process, options: { stalledInterval } },
+    { queue: JOBS.emailBatch.queue, process: processBatch, options: { stalledInterval, concurrency: BATCH_JOBS_AT_ONCE } },
+  ];
 }

@@ -12,6 +12,7 @@ import { ConflictError, NotFoundError, ValidationError } from '../errors';
 import type { EmailStatus } from '../generated/prisma/client';
 import type { IdempotencyClaim, Idempotency } from '../http/idempotency';
 import { renderEmailTemplate, type TemplateRef, type TemplateService } from '../templates';
+import { emailBatchJob } from '../queue';
 import type { JobProducer } from '../queue/producer';
 import { recordEvent } from '../webhooks';
 import { emailEventPayload } from './events';
@@ -126,6 +127,7 @@ export function createEmailService(deps: {
         messageId: messageIdFor(id, from),
         scheduledAt,
         attemptCount: 0,
+        deliveryBatchId: null,
         createdAt: now,
         updatedAt: now,
       };
@@ -152,25 +154,37 @@ export function createEmailService(deps: {
     }
   }
 
-  /** One enqueue per distinct delay (scheduled emails); the producer sends them in one addBulk. */
-  async function enqueueAccepted(accepted: AcceptedEmail[], delays: number[]) {
-    const byDelay = new Map<number, string[]>();
-    accepted.forEach((a, i) => {
+  /**
+   * The emails of a request due now go on one batch job when there are several (queue/jobs.ts
+   * emailBatch; each row names it), else on a job each; scheduled ones get a delayed job each,
+   * one enqueue per distinct delay. The producer sends each kind in one addBulk, shared with
+   * concurrent requests.
+   */
+  function planJobs(rows: NewEmailRow[], delays: number[]) {
+    const due = rows.filter((_, i) => delays[i] <= 0);
+    const batch = due.length >= 2 ? due.map((r) => r.id) : [];
+    if (batch.length > 0) for (const row of due) row.deliveryBatchId = batch[0];
+    const single = new Map<number, string[]>();
+    rows.forEach((row, i) => {
+      if (row.deliveryBatchId !== null) return;
       const delayMs = Math.max(0, delays[i]);
-      const ids = byDelay.get(delayMs);
-      if (ids) ids.push(a.id);
-      else byDelay.set(delayMs, [a.id]);
+      single.set(delayMs, [...(single.get(delayMs) ?? []), row.id]);
     });
-    await Promise.all([...byDelay].map(([delayMs, ids]) => jobs.enqueueDetached('email', ids, { delayMs })));
+    return () =>
+      Promise.all([
+        batch.length > 0 ? jobs.addDetached('emailBatch', [emailBatchJob(batch)]) : undefined,
+        ...[...single].map(([delayMs, ids]) => jobs.enqueueDetached('email', ids, { delayMs })),
+      ]);
   }
 
   /** Commits, then enqueues without waiting for Redis (outbox rule: the answer depends on the commit only). */
   async function acceptMany(inputs: SendEmailInput[], opts: AcceptOptions, paths: string[], respond: (accepted: AcceptedEmail[]) => Prisma.InputJsonValue) {
     const { rows, accepted, delays } = await buildRows(inputs, opts, paths);
+    const enqueue = planJobs(rows, delays);
     const body = respond(accepted);
     await store(rows, 202, body, opts);
     deps.metrics?.accepted.inc({ application: opts.application.id }, rows.length);
-    await enqueueAccepted(accepted, delays);
+    await enqueue();
     return { status: 202, body };
   }
 

@@ -48,13 +48,15 @@ export interface NewEmailRow {
   messageId: string;
   scheduledAt: Date | null;
   attemptCount: 0;
+  /** The batch job delivering it (queue/jobs.ts emailBatch), or null for a job of its own. */
+  deliveryBatchId: string | null;
   createdAt: Date;
   updatedAt: Date;
 }
 
 const COLUMNS: (keyof NewEmailRow)[] = [
   'id', 'applicationId', 'apiKeyId', 'status', 'from', 'to', 'cc', 'bcc', 'replyTo', 'subject', 'text', 'html', 'templateId',
-  'templateData', 'headers', 'attachments', 'tags', 'metadata', 'messageId', 'scheduledAt', 'attemptCount', 'createdAt', 'updatedAt',
+  'templateData', 'headers', 'attachments', 'tags', 'metadata', 'messageId', 'scheduledAt', 'attemptCount', 'deliveryBatchId', 'createdAt', 'updatedAt',
 ];
 const COLUMN_LIST = COLUMNS.map((c) => `"${c}"`).join(', ');
 // Timestamps travel as ISO strings in UTC; the columns are timestamp(3) in UTC, as Prisma writes them.

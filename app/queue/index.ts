@@ -8,10 +8,10 @@ import { Queue, type ConnectionOptions, type QueueOptions } from 'bullmq';
 import { Redis, type RedisOptions } from 'ioredis';
 import { JOB_KINDS, JOBS, type JobData, type JobKind } from './jobs';
 
-export { JOBS, JOB_KINDS, jobFor, jobRowId, type JobData, type JobKind, type JobSettings, type QueueName } from './jobs';
+export { JOBS, JOB_KINDS, EMAIL_BATCH_MAX, emailBatchJob, emailFollowOnJob, emailRetryDelayMs, jobFor, jobRowId, type JobData, type JobKind, type JobSettings, type QueueName } from './jobs';
 
 /** Queue names by kind (tests and benchmarks name queues this way). */
-export const QUEUE_NAMES = { email: JOBS.email.queue, webhook: JOBS.webhook.queue, recovery: JOBS.recovery.queue } as const;
+export const QUEUE_NAMES = { email: JOBS.email.queue, emailBatch: JOBS.emailBatch.queue, webhook: JOBS.webhook.queue, recovery: JOBS.recovery.queue } as const;
 
 /** Completed and failed jobs are kept briefly for inspection; Postgres keeps the history. */
 export const DEFAULT_JOB_OPTIONS = {

@@ -11,6 +11,12 @@ export interface JobSettings {
   email: { maxAttempts: number; retryBaseMs: number };
 }
 
+/** An email's retry waits are 50-100 % of the exponential step. */
+const EMAIL_RETRY_JITTER = 0.5;
+
+/** Most emails one emailBatch job carries: a batch request's limit (email/limits.ts EMAIL_LIMITS.batch). */
+export const EMAIL_BATCH_MAX = 100;
+
 export const JOBS = {
   email: {
     queue: 'email-delivery',
@@ -26,9 +32,25 @@ export const JOBS = {
      */
     options: (s: JobSettings): JobsOptions => ({
       attempts: s.email.maxAttempts,
-      backoff: { type: 'exponential', delay: s.email.retryBaseMs, jitter: 0.5 },
+      backoff: { type: 'exponential', delay: s.email.retryBaseMs, jitter: EMAIL_RETRY_JITTER },
       removeOnComplete: true,
     }),
+  },
+  /**
+   * The emails of one batch request (2 to EMAIL_BATCH_MAX, none scheduled), delivered by one job:
+   * one add in the api and one fetch-and-finish in the worker instead of one each (in
+   * bench:email, the per-email adds were ~60 % of the api's CPU on batch accept). The job id is
+   * the first email's id, and every row names it (emails.deliveryBatchId), which is how the
+   * sweeper tells a row whose batch job is alive from an orphan. An email of the batch that needs
+   * another attempt (SMTP 4xx) or cannot be claimed yet goes on its own `email` job from then on.
+   */
+  emailBatch: {
+    queue: 'email-batch-delivery',
+    name: 'send-batch',
+    payload: z.object({ emailIds: z.array(z.string().uuid()).min(1).max(EMAIL_BATCH_MAX) }),
+    idOf: (data: { emailIds: string[] }) => data.emailIds[0],
+    /** BullMQ's attempts cover an unexpected error of the processor (database briefly unreachable): 2, 4, 8, 16 s. */
+    options: (): JobsOptions => ({ attempts: 5, backoff: { type: 'exponential', delay: 2_000 }, removeOnComplete: true }),
   },
   webhook: {
     queue: 'webhook-delivery',
@@ -70,18 +92,60 @@ export type JobData<K extends JobKind> = z.infer<(typeof JOBS)[K]['payload']>;
 
 export const JOB_KINDS = Object.keys(JOBS) as JobKind[];
 
+/**
+ * What a ready job of this queue counts for when the worker scales on its backlog: one item (an
+ * email, a webhook delivery), or a batch job as a full batch (EMAIL_BATCH_MAX). The exact number
+ * of emails of the batches waiting would take reading every one of them on each scrape; the
+ * bound errs towards more workers.
+ */
+export function itemsPerReadyJob(queue: string): number {
+  return queue === JOBS.emailBatch.queue ? EMAIL_BATCH_MAX : 1;
+}
+
 /** The row id a job is about, checked against the kind's payload schema. */
 export function jobRowId<K extends JobKind>(kind: K, data: unknown): string {
   const job = JOBS[kind];
   return (job.idOf as (d: unknown) => string)(job.payload.parse(data));
 }
 
+/** The payload of a row kind's job (every kind but emailBatch names one row). */
+type RowJobKind = Exclude<JobKind, 'emailBatch'>;
+
 /** Everything BullMQ needs to add the job of row `id` (delay in ms, for scheduled rows). */
 export function jobFor(kind: JobKind, id: string, settings: JobSettings, delayMs = 0) {
-  const job = JOBS[kind];
+  if (kind === 'emailBatch') return emailBatchJob([id]);
+  const job = JOBS[kind as RowJobKind];
   return {
     name: job.name,
-    data: job.data(id) as Record<string, string>,
+    data: job.data(id) as Record<string, unknown>,
     opts: { ...job.options(settings), jobId: id, ...(delayMs > 0 ? { delay: delayMs } : {}) },
   };
+}
+
+/** The job delivering these emails (ids of one batch request, none scheduled). */
+export function emailBatchJob(emailIds: string[]) {
+  const job = JOBS.emailBatch;
+  return { name: job.name, data: { emailIds } as Record<string, unknown>, opts: { ...job.options(), jobId: job.idOf({ emailIds }) } };
+}
+
+/**
+ * The wait before attempt `attemptsMade + 1` of an email, as the email job's backoff computes it
+ * (BullMQ's exponential with jitter: retryBaseMs·2^(n-1), 50-100 % of it). For an email whose
+ * attempt was made by its batch job, which then hands it to an `email` job.
+ */
+export function emailRetryDelayMs(settings: JobSettings, attemptsMade: number): number {
+  const max = Math.round(2 ** (attemptsMade - 1) * settings.email.retryBaseMs);
+  return Math.floor(Math.random() * max * EMAIL_RETRY_JITTER + max * (1 - EMAIL_RETRY_JITTER));
+}
+
+/**
+ * The `email` job of an email that already had `attemptsMade` attempts (in its batch job): its
+ * backoff base is scaled by 2^attemptsMade, because BullMQ counts only this job's own attempts,
+ * so the email keeps the schedule a single send has (after attempt n, retryBaseMs·2^(n-1)).
+ */
+export function emailFollowOnJob(id: string, settings: JobSettings, delayMs: number, attemptsMade: number) {
+  const job = jobFor('email', id, settings, delayMs);
+  const backoff = { ...(job.opts.backoff as { type: string; delay: number; jitter?: number }) };
+  backoff.delay *= 2 ** attemptsMade;
+  return { ...job, opts: { ...job.opts, backoff } };
 }

@@ -3,11 +3,13 @@
  *
  *   easeemail_queue_jobs{queue, state}             ready | delayed | active | failed
  *   easeemail_queue_oldest_ready_seconds{queue}    age of the oldest job ready to run, 0 when none
+ *   easeemail_queue_ready_items{queue}             ready jobs weighted by the items they carry
+ *                                                  (jobs.ts itemsPerReadyJob): what the worker scales on
  *
  * `ready` is what a worker would take now: the wait list, paused and prioritized jobs, and delayed
  * jobs already due (BullMQ promotes due jobs only when a worker asks for work, so with every worker
- * down they stay in the delayed set); `delayed` is what is not due yet. These are the signals the
- * worker scales on (ready jobs per replica) and the backlog-aging alert fires on.
+ * down they stay in the delayed set); `delayed` is what is not due yet. Ready items per replica is what the worker scales on, and
+ * the oldest ready age what the backlog-aging alert fires on.
  *
  * Cost per queue and scrape: one MULTI of LLEN/ZCARD/ZCOUNT/LINDEX and one ZRANGEBYSCORE LIMIT 1
  * (O(log n)), then one HMGET of the oldest waiting job: a handful of commands whatever the backlog,
@@ -24,10 +26,11 @@ import type { Redis } from 'ioredis';
 import { Gauge, type Registry } from 'prom-client';
 import { withTimeout } from '../shared/timeout';
 import type { Queues } from './index';
-import { JOB_KINDS } from './jobs';
+import { itemsPerReadyJob, JOB_KINDS } from './jobs';
 
 export const QUEUE_JOBS_METRIC = 'easeemail_queue_jobs';
 export const QUEUE_OLDEST_READY_METRIC = 'easeemail_queue_oldest_ready_seconds';
+export const QUEUE_READY_ITEMS_METRIC = 'easeemail_queue_ready_items';
 export const QUEUE_JOB_STATES = ['ready', 'delayed', 'active', 'failed'] as const;
 export type QueueJobState = (typeof QUEUE_JOB_STATES)[number];
 
@@ -111,7 +114,7 @@ export async function readQueueBacklog(redis: Redis, queue: QueueKeys, nowMs = D
 }
 
 /**
- * Registers both gauges for every queue of the contract (JOB_KINDS). `redis` should fail fast (the
+ * Registers the gauges for every queue of the contract (JOB_KINDS). `redis` should fail fast (the
  * producer connection), so a Redis outage cannot stall a scrape.
  */
 export function registerQueueMetrics(registry: Registry, redis: Redis, queues: Queues): void {
@@ -122,7 +125,7 @@ export function registerQueueMetrics(registry: Registry, redis: Redis, queues: Q
 export function registerBacklogGauges(registry: Registry, redis: Redis, queues: readonly (QueueKeys & { name: string })[]): void {
   if (registry.getSingleMetric(QUEUE_JOBS_METRIC)) return;
   let reading: Promise<void> | undefined;
-  /** Both gauges' collect() share one read per scrape: prom-client collects them concurrently. */
+  /** The gauges' collect() share one read per scrape: prom-client collects them concurrently. */
   const readAll = (): Promise<void> =>
     (reading ??= Promise.all(queues.map((queue) => collectQueue(queue))).then(() => {
       reading = undefined;
@@ -141,16 +144,25 @@ export function registerBacklogGauges(registry: Registry, redis: Redis, queues: 
     registers: [registry],
     collect: readAll,
   });
+  const readyItems = new Gauge({
+    name: QUEUE_READY_ITEMS_METRIC,
+    help: 'Ready jobs weighted by the items they carry: 1 each, a batch of emails as a full batch (an upper bound). What the worker scales on. Queue-wide: aggregate with max by (queue)',
+    labelNames: ['queue'] as const,
+    registers: [registry],
+    collect: readAll,
+  });
   async function collectQueue(q: QueueKeys & { name: string }): Promise<void> {
     const queue = q.name;
     try {
       const b = await withTimeout(readQueueBacklog(redis, q), SCRAPE_TIMEOUT_MS, 'Redis');
       for (const state of QUEUE_JOB_STATES) jobs.set({ queue, state }, b[state]);
       oldest.set({ queue }, b.oldestReadySeconds);
+      readyItems.set({ queue }, b.ready * itemsPerReadyJob(queue));
     } catch {
       // Redis unreachable: no series this scrape (absent, not a false 0); /health/ready says why.
       for (const state of QUEUE_JOB_STATES) jobs.remove({ queue, state });
       oldest.remove({ queue });
+      readyItems.remove({ queue });
     }
   }
 }

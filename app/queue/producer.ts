@@ -24,6 +24,9 @@ import { withTimeout } from '../shared/timeout';
 import type { Queues } from './index';
 import { JOB_KINDS, jobFor, type JobKind, type JobSettings } from './jobs';
 
+/** A job as BullMQ's addBulk takes it, built by the contract (jobs.ts: jobFor, emailBatchJob, emailFollowOnJob). */
+export type QueueJob = ReturnType<typeof jobFor>;
+
 /** An add that does not answer within this long is left to the sweeper (the add itself runs on). */
 const ENQUEUE_TIMEOUT_MS = 2_000;
 const MAX_ADDS_IN_FLIGHT = 2;
@@ -32,20 +35,20 @@ const FAILURE_LOG_INTERVAL_MS = 10_000;
 /** Jobs of detached adds not yet settled, above which a caller waits for its own add (backpressure). */
 export const MAX_DETACHED_JOBS = 5_000;
 
-interface PendingJob {
-  id: string;
-  delayMs: number;
-}
-
 export interface JobProducer {
   /** Resolves true when the jobs are in Redis, false when not (a sweep will add them). Never rejects. */
   enqueue(kind: JobKind, ids: string[], opts?: { delayMs?: number }): Promise<boolean>;
   /** The same add, not awaited: resolves at once, or when it settles if the detached backlog is over its bound. Never rejects. */
   enqueueDetached(kind: JobKind, ids: string[], opts?: { delayMs?: number }): Promise<void>;
+  /** enqueue and enqueueDetached for jobs built otherwise than from a row id (a batch, a follow-on job). */
+  add(kind: JobKind, jobs: QueueJob[]): Promise<boolean>;
+  addDetached(kind: JobKind, jobs: QueueJob[]): Promise<void>;
   /** Resolves when every detached add started so far has settled. */
   drain(): Promise<void>;
   /** Adds the jobs that are missing or finished; returns how many it added. */
   ensureJobs(kind: JobKind, ids: string[]): Promise<number>;
+  /** Of these job ids, those whose job is in Redis and not finished (waiting, delayed, active). */
+  unfinished(kind: JobKind, ids: string[]): Promise<Set<string>>;
   /** The job of row `id` when it exists (its state can be read and it can be promoted). */
   find(kind: JobKind, id: string): Promise<Job | undefined>;
   /** Best effort: removes a job no longer needed (the processor would skip it anyway). */
@@ -68,26 +71,29 @@ export function createJobProducer(deps: {
   const adders = Object.fromEntries(
     JOB_KINDS.map((kind) => [
       kind,
-      createCoalescer<PendingJob>({
+      createCoalescer<QueueJob>({
         maxInFlight: MAX_ADDS_IN_FLIGHT,
         maxItems: MAX_JOBS_PER_ADD,
         async run(jobs) {
-          await withTimeout(queueOf(kind).addBulk(jobs.map((j) => jobFor(kind, j.id, settings, j.delayMs))), enqueueTimeoutMs, 'Redis');
+          await withTimeout(queueOf(kind).addBulk(jobs), enqueueTimeoutMs, 'Redis');
         },
       }),
     ]),
-  ) as Record<JobKind, (jobs: PendingJob[]) => Promise<void>>;
+  ) as Record<JobKind, (jobs: QueueJob[]) => Promise<void>>;
 
   function enqueue(kind: JobKind, ids: string[], opts: { delayMs?: number } = {}): Promise<boolean> {
-    if (ids.length === 0) return Promise.resolve(true);
-    const delayMs = opts.delayMs ?? 0;
-    return adders[kind](ids.map((id) => ({ id, delayMs }))).then(
+    return add(kind, ids.map((id) => jobFor(kind, id, settings, opts.delayMs)));
+  }
+
+  function add(kind: JobKind, jobs: QueueJob[]): Promise<boolean> {
+    if (jobs.length === 0) return Promise.resolve(true);
+    return adders[kind](jobs).then(
       () => true,
       (err: unknown) => {
         const now = Date.now();
         if (now - (lastFailureLog.get(kind) ?? 0) > FAILURE_LOG_INTERVAL_MS) {
           lastFailureLog.set(kind, now);
-          log.warn({ err, kind, jobs: ids.length }, 'could not enqueue jobs; the sweeper will enqueue them');
+          log.warn({ err, kind, jobs: jobs.length }, 'could not enqueue jobs; the sweeper will enqueue them');
         }
         return false;
       },
@@ -98,38 +104,55 @@ export function createJobProducer(deps: {
   let detachedJobs = 0;
 
   function enqueueDetached(kind: JobKind, ids: string[], opts: { delayMs?: number } = {}): Promise<void> {
-    const add = enqueue(kind, ids, opts);
-    detached.add(add);
-    detachedJobs += ids.length;
-    void add.finally(() => {
-      detached.delete(add);
-      detachedJobs -= ids.length;
+    return addDetached(kind, ids.map((id) => jobFor(kind, id, settings, opts.delayMs)));
+  }
+
+  function addDetached(kind: JobKind, jobs: QueueJob[]): Promise<void> {
+    const adding = add(kind, jobs);
+    detached.add(adding);
+    detachedJobs += jobs.length;
+    void adding.finally(() => {
+      detached.delete(adding);
+      detachedJobs -= jobs.length;
     });
-    return detachedJobs > MAX_DETACHED_JOBS ? add.then(() => undefined) : Promise.resolve();
+    return detachedJobs > MAX_DETACHED_JOBS ? adding.then(() => undefined) : Promise.resolve();
   }
 
   async function drain(): Promise<void> {
     await Promise.all(detached);
   }
 
-  async function ensureJobs(kind: JobKind, ids: string[]): Promise<number> {
-    if (ids.length === 0) return 0;
-    const queue = queueOf(kind);
-    // Two fields per job in one round trip: does it exist, and has it finished? A backlog of
-    // waiting jobs thus costs little to look at.
+  /** Whether each job exists and whether it finished: two fields a job, one round trip for all. */
+  async function jobStates(queue: Queue, ids: string[]): Promise<('missing' | 'finished' | 'unfinished')[]> {
     const pipeline = redis.pipeline();
     for (const id of ids) pipeline.hmget(queue.toKey(id), 'timestamp', 'finishedOn');
     const results = (await pipeline.exec()) ?? [];
-    const missing: string[] = [];
-    for (let i = 0; i < ids.length; i++) {
+    return ids.map((_, i) => {
       const [err, fields] = results[i] as [Error | null, (string | null)[]];
       if (err) throw err;
       const [created, finishedOn] = fields;
-      if (created === null) missing.push(ids[i]);
-      else if (finishedOn !== null && (await queue.remove(ids[i])) === 1) missing.push(ids[i]);
+      return created === null ? 'missing' : finishedOn !== null ? 'finished' : 'unfinished';
+    });
+  }
+
+  async function ensureJobs(kind: JobKind, ids: string[]): Promise<number> {
+    if (ids.length === 0) return 0;
+    const queue = queueOf(kind);
+    // A backlog of waiting jobs thus costs little to look at.
+    const states = await jobStates(queue, ids);
+    const missing: string[] = [];
+    for (let i = 0; i < ids.length; i++) {
+      if (states[i] === 'missing') missing.push(ids[i]);
+      else if (states[i] === 'finished' && (await queue.remove(ids[i])) === 1) missing.push(ids[i]);
     }
     if (missing.length > 0) await queue.addBulk(missing.map((id) => jobFor(kind, id, settings)));
     return missing.length;
+  }
+
+  async function unfinished(kind: JobKind, ids: string[]): Promise<Set<string>> {
+    if (ids.length === 0) return new Set();
+    const states = await jobStates(queueOf(kind), ids);
+    return new Set(ids.filter((_, i) => states[i] === 'unfinished'));
   }
 
   async function find(kind: JobKind, id: string): Promise<Job | undefined> {
@@ -140,5 +163,5 @@ export function createJobProducer(deps: {
     await queueOf(kind).remove(id).catch(() => undefined);
   }
 
-  return { enqueue, enqueueDetached, drain, ensureJobs, find, discard };
+  return { enqueue, enqueueDetached, add, addDetached, drain, ensureJobs, unfinished, find, discard };
 }

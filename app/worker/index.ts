@@ -9,7 +9,7 @@ import type { Config } from '../config';
 import { createContainer, type Container } from '../container';
 import { createOutgoingMail, verpFromConfig } from '../deliverability';
 import { createEmailDeliveryMetrics } from '../email/metrics';
-import { createEmailProcessor, EMAIL_POOL_SIZE } from '../email/processor';
+import { createEmailProcessors, EMAIL_POOL_SIZE } from '../email/processor';
 import { createEmailSweeps } from '../email/sweeps';
 import { createSmtpTransport } from '../email/transport';
 import { healthRouter } from '../http/health';
@@ -80,9 +80,9 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
   const webhookSecrets = createSecretBox(requireEncryptionKey(config.encryptionKey));
   const rateLimiter = createEndpointRateLimiter({ redis, prefix: config.redisPrefix });
 
-  // One processor per queue.
+  // One processor per queue (emails have two: a job each, and a job per batch request).
   const processors: QueueProcessor[] = [
-    createEmailProcessor({
+    ...createEmailProcessors({
       db,
       pool: c.openStatementPool('email delivery', EMAIL_POOL_SIZE),
       jobs,
@@ -95,7 +95,8 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
       }),
       metrics: createEmailDeliveryMetrics(metrics.registry),
       leaseMs: config.jobLockMs,
-      maxAttempts: config.email.maxAttempts,
+      settings: { email: config.email },
+      concurrency: config.workerConcurrency,
     }),
     createWebhookProcessor({
       db,
@@ -125,7 +126,7 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
   const graceMs = Math.max(1_000, config.sweepIntervalMs);
   const idempotency = createIdempotency({ db });
   const sweeps: Sweep[] = [
-    ...createEmailSweeps({ db, jobs, queue: queues.email, graceMs, leaseMs: config.jobLockMs }),
+    ...createEmailSweeps({ db, jobs, queues, graceMs, leaseMs: config.jobLockMs }),
     { name: 'idempotency-expired', run: () => idempotency.purgeExpired() },
     createWebhookSweep({ db, jobs, graceMs }),
     createRetentionSweep({

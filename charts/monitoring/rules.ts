@@ -6,7 +6,7 @@
  * Queue-level gauges are reported by every api and worker replica; each rule reads them through
  * `max by (namespace, queue)` (the recording rules below), so replicas never multiply them.
  */
-import { QUEUE_JOBS_METRIC, QUEUE_OLDEST_READY_METRIC } from '../../app/queue/metrics';
+import { QUEUE_JOBS_METRIC, QUEUE_OLDEST_READY_METRIC, QUEUE_READY_ITEMS_METRIC } from '../../app/queue/metrics';
 
 export type Severity = 'critical' | 'warning' | 'info';
 
@@ -72,7 +72,7 @@ export function buildRules(queues: readonly string[], t: MonitoringThresholds): 
   const recording: RecordingRuleSpec[] = [
     { record: RECORDED.queueJobs, expr: `max by (namespace, queue, state) (${QUEUE_JOBS_METRIC})` },
     { record: RECORDED.oldestReady, expr: `max by (namespace, queue) (${QUEUE_OLDEST_READY_METRIC})` },
-    { record: RECORDED.readyJobs, expr: `sum by (namespace) (${RECORDED.queueJobs}{state="ready"})` },
+    { record: RECORDED.readyJobs, expr: `sum by (namespace) (max by (namespace, queue) (${QUEUE_READY_ITEMS_METRIC}))` },
     { record: RECORDED.emailDeliveries, expr: 'sum by (namespace, outcome) (rate(easeemail_email_deliveries_total[5m]))' },
     { record: RECORDED.webhookDeliveries, expr: 'sum by (namespace, outcome) (rate(easeemail_webhook_deliveries_total[5m]))' },
     { record: RECORDED.apiRequests, expr: 'sum by (namespace, status) (rate(easeemail_http_request_duration_seconds_count{role="api"}[5m]))' },

@@ -1,9 +1,9 @@
 /**
- * Scaling the worker on its backlog: the one query both renderings use (ready jobs, every queue,
- * replicas deduplicated with `max by (queue)`), the prometheus-adapter rule that serves it as an
+ * Scaling the worker on its backlog: the one query both renderings use (ready items, every queue:
+ * a job counts one, a batch job of emails its full size; replicas deduplicated with `max by (queue)`), the prometheus-adapter rule that serves it as an
  * External metric, and the KEDA trigger. See the README's "Scaling" section for why.
  */
-import { QUEUE_JOBS_METRIC } from '../../app/queue/metrics';
+import { QUEUE_READY_ITEMS_METRIC } from '../../app/queue/metrics';
 
 export type BacklogScaler = 'external-metric' | 'keda';
 
@@ -14,7 +14,7 @@ export interface BacklogScalingSpec {
    * trigger on the same query (k8s/prod-keda/ renders this choice).
    */
   readonly scaler: BacklogScaler;
-  /** Ready jobs per worker replica the autoscaler aims for (HPA `AverageValue`, KEDA `threshold`). */
+  /** Ready items (emails, deliveries: queue/jobs.ts itemsPerReadyJob) per worker replica the autoscaler aims for (HPA `AverageValue`, KEDA `threshold`). */
   readonly readyJobsPerReplica: number;
   /** The External metric's name as prometheus-adapter serves it. */
   readonly externalMetricName: string;
@@ -42,14 +42,14 @@ export interface ScalingBehaviorSpec {
  */
 export const APP_SERIES_LABEL = 'app_kubernetes_io_name';
 
-/** Ready jobs over every queue, replicas deduplicated: what the worker scales on. */
+/** Ready items over every queue, replicas deduplicated: what the worker scales on. */
 export function readyJobsQuery(matchers: string): string {
-  return `sum(max by (queue) (${QUEUE_JOBS_METRIC}{${matchers}}))`;
+  return `sum(max by (queue) (${QUEUE_READY_ITEMS_METRIC}{${matchers}}))`;
 }
 
-/** The KEDA trigger's query: this installation's ready jobs (selected by app name). */
+/** The KEDA trigger's query: this installation's ready items (selected by app name). */
 export function kedaQuery(appName: string): string {
-  return readyJobsQuery(`state="ready",${APP_SERIES_LABEL}="${appName}"`);
+  return readyJobsQuery(`${APP_SERIES_LABEL}="${appName}"`);
 }
 
 /**
@@ -59,17 +59,17 @@ export function kedaQuery(appName: string): string {
 export function adapterExternalRules(spec: BacklogScalingSpec) {
   return [
     {
-      seriesQuery: `${QUEUE_JOBS_METRIC}{state="ready",namespace!=""}`,
+      seriesQuery: `${QUEUE_READY_ITEMS_METRIC}{namespace!=""}`,
       resources: { overrides: { namespace: { resource: 'namespace' } } },
-      name: { matches: `^${QUEUE_JOBS_METRIC}$`, as: spec.externalMetricName },
-      metricsQuery: `sum by (namespace) (max by (namespace, queue) (<<.Series>>{<<.LabelMatchers>>,state="ready"}))`,
+      name: { matches: `^${QUEUE_READY_ITEMS_METRIC}$`, as: spec.externalMetricName },
+      metricsQuery: `sum by (namespace) (max by (namespace, queue) (<<.Series>>{<<.LabelMatchers>>}))`,
     },
   ];
 }
 
 /** The adapter's metricsQuery as the adapter sends it for a given set of label matchers. */
 export function renderAdapterQuery(metricsQuery: string, labelMatchers: string): string {
-  return metricsQuery.replace('<<.Series>>', QUEUE_JOBS_METRIC).replace('<<.LabelMatchers>>', labelMatchers);
+  return metricsQuery.replace('<<.Series>>', QUEUE_READY_ITEMS_METRIC).replace('<<.LabelMatchers>>', labelMatchers);
 }
 
 /** The HPA's selector on the External metric: this installation's series only. */

@@ -34,7 +34,7 @@ export function checkBehavior(b: ScalingBehaviorSpec, path: string): string[] {
 export function checkBacklogScaling(b: BacklogScalingSpec, path: string): string[] {
   const problems: string[] = [];
   if (!(Number.isFinite(b.readyJobsPerReplica) && b.readyJobsPerReplica > 0)) {
-    problems.push(`${path}.readyJobsPerReplica (${b.readyJobsPerReplica}) must be a positive number: it is the ready jobs each worker replica is meant to carry`);
+    problems.push(`${path}.readyJobsPerReplica (${b.readyJobsPerReplica}) must be a positive number: it is the ready items (emails, deliveries) each worker replica is meant to carry`);
   }
   if (!['external-metric', 'keda'].includes(b.scaler)) problems.push(`${path}.scaler ("${b.scaler}") must be "external-metric" or "keda"`);
   if (!/^[a-z_][a-z0-9_]*$/.test(b.externalMetricName)) problems.push(`${path}.externalMetricName ("${b.externalMetricName}") must be a metric name ([a-z_][a-z0-9_]*)`);

@@ -1,7 +1,8 @@
 /**
  * The worker's email sweeps against real PostgreSQL and Redis (no worker running, so jobs stay
  * where the sweeps put them): due scheduled rows, rows without a live job, finished jobs of rows
- * that still need sending, and orphaned `sending` rows.
+ * that still need sending, orphaned `sending` rows, and rows of a batch job (covered while that
+ * job is unfinished).
  */
 import { randomUUID } from 'node:crypto';
 import { Worker } from 'bullmq';
@@ -9,7 +10,7 @@ import { createContainer, type Container } from '../../app/container';
 import { createLifecycle } from '../../app/lifecycle';
 import { createEmailWriter, type NewEmailRow } from '../../app/email/store';
 import { createEmailSweeps } from '../../app/email/sweeps';
-import { QUEUE_NAMES, workerConnectionOptions } from '../../app/queue';
+import { emailBatchJob, QUEUE_NAMES, workerConnectionOptions } from '../../app/queue';
 import type { Sweep } from '../../app/queue/processor';
 import { createJobProducer } from '../../app/queue/producer';
 import { createTestEnvironment, type TestEnvironment } from '../support/isolation';
@@ -24,7 +25,7 @@ const LEASE_MS = 3_000;
 beforeAll(async () => {
   t = await createTestEnvironment('email_sweeps', FAST_ENV);
   c = createContainer({ role: 'worker', config: t.config, log: testLog, lifecycle: createLifecycle(testLog, 5_000) });
-  const list = createEmailSweeps({ db: c.db, jobs: createJobProducer({ queues: c.queues, redis: c.redis, settings: c.config, log: testLog }), queue: c.queues.email, graceMs: 0, leaseMs: LEASE_MS });
+  const list = createEmailSweeps({ db: c.db, jobs: createJobProducer({ queues: c.queues, redis: c.redis, settings: c.config, log: testLog }), queues: c.queues, graceMs: 0, leaseMs: LEASE_MS });
   sweeps = Object.fromEntries(list.map((s) => [s.name, s]));
 });
 afterAll(async () => {
@@ -38,7 +39,7 @@ function row(over: Partial<NewEmailRow> = {}): NewEmailRow {
   return {
     id, applicationId: DEFAULT_APPLICATION_ID, apiKeyId: null, status: 'queued', from: 'a@example.com', to: ['b@example.com'], cc: [], bcc: [], replyTo: [],
     subject: 'sweep', text: 'x', html: null, templateId: null, templateData: null, headers: null, attachments: null,
-    tags: [], metadata: null, messageId: `<${id}@example.com>`, scheduledAt: null, attemptCount: 0, createdAt: now, updatedAt: now,
+    tags: [], metadata: null, messageId: `<${id}@example.com>`, scheduledAt: null, attemptCount: 0, deliveryBatchId: null, createdAt: now, updatedAt: now,
     ...over,
   };
 }
@@ -107,4 +108,28 @@ test('terminal rows are never re-enqueued', async () => {
   await c.db.email.updateMany({ where: { id: { in: ids } }, data: { status: 'sent' } });
   await sweeps['email-outbox'].run();
   expect(await Promise.all(ids.map(state))).toEqual(['unknown', 'unknown']);
+});
+
+test('rows of a batch are left to their batch job while it is unfinished, then get jobs of their own', async () => {
+  await c.queues.email.drain();
+  await c.db.email.updateMany({ data: { status: 'sent' } });
+  const batchId = randomUUID();
+  const members = [row({ id: batchId, deliveryBatchId: batchId }), row({ deliveryBatchId: batchId }), row({ deliveryBatchId: batchId })];
+  const [alone] = await insert([row(), ...members]);
+  const ids = members.map((r) => r.id);
+  const batch = emailBatchJob(ids);
+  await c.queues.emailBatch.add(batch.name, batch.data as { emailIds: string[] }, batch.opts);
+  expect(await c.queues.emailBatch.getJobState(batchId)).toBe('waiting');
+
+  // The lone row needs a job; the batch's rows have theirs.
+  expect(await sweeps['email-outbox'].run()).toBe(1);
+  expect(await state(alone)).toBe('waiting');
+  expect(await Promise.all(ids.map(state))).toEqual(['unknown', 'unknown', 'unknown']);
+  expect(await sweeps['email-outbox'].run()).toBe(0);
+
+  // One of them was sent meanwhile; then Redis lost the batch job: the other two get jobs.
+  await c.db.email.update({ where: { id: ids[1] }, data: { status: 'sent' } });
+  await c.queues.emailBatch.remove(batchId);
+  expect(await sweeps['email-outbox'].run()).toBe(2);
+  expect(await Promise.all(ids.map(state))).toEqual(['waiting', 'unknown', 'waiting']);
 });

@@ -196,7 +196,7 @@ export function receivedEmail(stack: Stack, id: string, timeoutMs?: number) {
  * or removed on completion) and none is waiting, delayed or active, so nothing it could still
  * send is on its way.
  */
-export function jobsFinished(queues: Queues, kind: 'email' | 'webhook', ids: string[], timeoutMs?: number) {
+export function jobsFinished(queues: Queues, kind: 'email' | 'emailBatch' | 'webhook', ids: string[], timeoutMs?: number) {
   return eventually(
     async () => {
       const states = await Promise.all(ids.map((id) => queues[kind].getJobState(id)));
@@ -205,4 +205,16 @@ export function jobsFinished(queues: Queues, kind: 'email' | 'webhook', ids: str
     `${ids.length} ${kind} job(s) to finish`,
     timeoutMs,
   );
+}
+
+/**
+ * jobsFinished for emails: their own jobs, and the batch jobs of those that came in a batch
+ * request (emails.deliveryBatchId), which have no job of their own until one hands them on.
+ */
+export async function emailJobsFinished(stack: Stack, ids: string[], timeoutMs?: number) {
+  const rows = await stack.t.db.email.findMany({ where: { id: { in: ids } }, select: { deliveryBatchId: true } });
+  const batches = [...new Set(rows.flatMap((r) => (r.deliveryBatchId ? [r.deliveryBatchId] : [])))];
+  const { queues } = stack.publisher();
+  await jobsFinished(queues, 'emailBatch', batches, timeoutMs);
+  await jobsFinished(queues, 'email', ids, timeoutMs);
 }

@@ -1,0 +1,106 @@
+/**
+ * Batch requests and their jobs (queue/jobs.ts emailBatch): which emails go on the batch job and
+ * which get their own, against real PostgreSQL and Redis with no worker running; then, with a
+ * worker and a real SMTP server, an email of a batch that keeps getting 4xx is handed on to its
+ * own job and retried on the schedule a single send has.
+ */
+import { eventually } from '../support/eventually';
+import { emailJobsFinished, emailReaches, FAST_ENV, startStack, type Stack } from '../support/stack';
+
+describe('accepting a batch (no worker)', () => {
+  let s: Stack;
+  beforeAll(async () => {
+    s = await startStack('email_batch_accept', { env: FAST_ENV, worker: false });
+  });
+  afterAll(async () => {
+    await s?.stop();
+  });
+
+  const rowsOf = async (ids: string[]) =>
+    Object.fromEntries((await s.t.db.email.findMany({ where: { id: { in: ids } }, select: { id: true, deliveryBatchId: true } })).map((r) => [r.id, r.deliveryBatchId]));
+
+  test('the emails due now go on one batch job that every row names; a scheduled one gets a delayed job of its own', async () => {
+    const later = new Date(Date.now() + 3_600_000).toISOString();
+    const res = await s.call('POST', '/v1/emails/batch', [
+      { to: 'a@example.com', subject: 'a', text: 'x' },
+      { to: 'b@example.com', subject: 'b', text: 'x' },
+      { to: 'c@example.com', subject: 'c', text: 'x', scheduledAt: later },
+      { to: 'd@example.com', subject: 'd', text: 'x' },
+    ]);
+    expect(res.status).toBe(202);
+    const [a, b, c, d] = res.body.data.map((e: { id: string }) => e.id);
+    const { queues } = s.publisher();
+
+    // The add runs after the answer (outbox rule): wait for it, then look at what it added.
+    const batch = await eventually(() => queues.emailBatch.getJob(a), 'the batch job');
+    expect(batch.data).toEqual({ emailIds: [a, b, d] });
+    expect(await batch.getState()).toBe('waiting');
+    expect(await rowsOf([a, b, c, d])).toEqual({ [a]: a, [b]: a, [c]: null, [d]: a });
+    expect(await eventually(async () => ((await queues.email.getJobState(c)) === 'delayed' ? true : undefined), 'the scheduled email job')).toBe(true);
+    expect(await Promise.all([a, b, d].map((id) => queues.email.getJobState(id)))).toEqual(['unknown', 'unknown', 'unknown']);
+  });
+
+  test('a batch with one email due now and a single send use a job each, no batch job', async () => {
+    const later = new Date(Date.now() + 3_600_000).toISOString();
+    const batch = await s.call('POST', '/v1/emails/batch', [
+      { to: 'e@example.com', subject: 'e', text: 'x' },
+      { to: 'f@example.com', subject: 'f', text: 'x', scheduledAt: later },
+    ]);
+    const single = await s.call('POST', '/v1/emails', { to: 'g@example.com', subject: 'g', text: 'x' });
+    const [e, f] = batch.body.data.map((x: { id: string }) => x.id);
+    const g = single.body.id;
+    const { queues } = s.publisher();
+    const states = await eventually(async () => {
+      const all = await Promise.all([e, f, g].map((id) => queues.email.getJobState(id)));
+      return all.includes('unknown') ? undefined : all;
+    }, 'their jobs');
+    expect(states).toEqual(['waiting', 'delayed', 'waiting']);
+    expect(await rowsOf([e, f, g])).toEqual({ [e]: null, [f]: null, [g]: null });
+    expect(await queues.emailBatch.getJobState(e)).toBe('unknown');
+  });
+});
+
+describe('delivering a batch', () => {
+  const BASE_MS = 400;
+  let s: Stack;
+  beforeAll(async () => {
+    s = await startStack('email_batch_deliver', { env: { ...FAST_ENV, EMAIL_RETRY_BASE_MS: String(BASE_MS), EMAIL_MAX_ATTEMPTS: '3' } });
+  });
+  afterAll(async () => {
+    await s?.stop();
+  });
+
+  test('an email of a batch refused with 4xx is retried on its own job, as a single send would be; the rest are sent once', async () => {
+    s.smtp.rejectRecipient('busy@example.com', '451 Try again later');
+    const res = await s.call(
+      'POST',
+      '/v1/emails/batch',
+      Array.from({ length: 20 }, (_, i) => ({ to: i === 7 ? 'busy@example.com' : `ok${i}@example.com`, subject: `batch ${i}`, text: 'x' })),
+    );
+    expect(res.status).toBe(202);
+    const ids: string[] = res.body.data.map((e: { id: string }) => e.id);
+    const busy = await emailReaches(s, ids[7], 'failed', 30_000);
+    for (const [i, id] of ids.entries()) if (i !== 7) await emailReaches(s, id, 'sent');
+    await emailJobsFinished(s, ids);
+
+    expect(busy.attempts.map((a: { number: number; outcome: string }) => [a.number, a.outcome])).toEqual([
+      [1, 'retry'],
+      [2, 'retry'],
+      [3, 'failed'],
+    ]);
+    // After attempt n the wait is BASE·2^(n-1), 50-100 % of it: attempt 2 came from the job the
+    // batch handed the email on to (a wait the batch set), attempt 3 from that job's own backoff.
+    const waits = [1, 2].map((n) => Date.parse(busy.attempts[n].startedAt) - Date.parse(busy.attempts[n - 1].finishedAt));
+    expect(waits[0]).toBeGreaterThanOrEqual(BASE_MS / 2 - 5);
+    expect(waits[1]).toBeGreaterThanOrEqual(BASE_MS - 5);
+    expect(busy.lastError).toMatch(/451/);
+    expect(await s.t.db.event.count({ where: { type: 'email.failed' } })).toBe(1);
+
+    // Every other email arrived exactly once, and each was attempted once.
+    const arrived = new Map<string, number>();
+    for (const m of s.smtp.messages) arrived.set(m.emailId!, (arrived.get(m.emailId!) ?? 0) + 1);
+    expect(ids.filter((_, i) => i !== 7).map((id) => arrived.get(id))).toEqual(Array(19).fill(1));
+    expect(arrived.has(ids[7])).toBe(false);
+    expect(await s.t.db.emailAttempt.count({ where: { emailId: { in: ids.filter((_, i) => i !== 7) } } })).toBe(19);
+  });
+});
