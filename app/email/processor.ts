@@ -238,14 +238,14 @@ export function createEmailProcessors(deps: EmailProcessorDeps): QueueProcessor[
    * `email` job's and within the same bound of emails in flight; the claims of those let in
    * together go in one statement. An email that needs another attempt, or that cannot be claimed
    * yet (another worker's lease), goes on its own `email` job, due when a single send's would be.
-   * BullMQ's retries of the batch job only follow an unexpected error, and the claims make them
-   * safe: what was sent or handed on is not claimed again.
+   * Every email is seen to its end before the job fails on an unexpected error (jobs.ts: a failed
+   * batch job is not retried; the sweeper takes its unfinished emails over).
    */
   async function processBatch(job: Job): Promise<string> {
     const { emailIds } = JOBS.emailBatch.payload.parse(job.data);
     const handedOn: QueueJob[] = [];
     const tally = new Map<string, number>();
-    await Promise.all(
+    const settled = await Promise.allSettled(
       emailIds.map(async (id) => {
         const release = await inFlight.acquire(1);
         let result: string;
@@ -274,6 +274,8 @@ export function createEmailProcessors(deps: EmailProcessorDeps): QueueProcessor[
     // Not added: the rows are queued (or sending) with no live job once this one completes, and
     // the sweeper gives each a job of its own.
     if (!(await jobs.add('email', handedOn))) log.warn({ batch: job.id, emails: handedOn.length }, 'could not hand emails of a batch on to their own jobs; the sweeper will');
+    const failed = settled.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+    if (failed.length > 0) throw new AggregateError(failed, `${failed.length} of ${emailIds.length} emails of the batch ended in an error; the sweeper gives them jobs of their own`);
     return [...tally].map(([result, n]) => `${result}: ${n}`).join(', ');
   }
 

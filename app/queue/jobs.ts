@@ -49,8 +49,13 @@ export const JOBS = {
     name: 'send-batch',
     payload: z.object({ emailIds: z.array(z.string().uuid()).min(1).max(EMAIL_BATCH_MAX) }),
     idOf: (data: { emailIds: string[] }) => data.emailIds[0],
-    /** BullMQ's attempts cover an unexpected error of the processor (database briefly unreachable): 2, 4, 8, 16 s. */
-    options: (): JobsOptions => ({ attempts: 5, backoff: { type: 'exponential', delay: 2_000 }, removeOnComplete: true }),
+    /**
+     * Not retried by BullMQ: a batch job that fails (the database unreachable past the outcome
+     * write's own retries) has ended, and the sweeper gives each of its unfinished emails a job
+     * of its own, which retries with the email's backoff. A stalled one (its worker died) runs
+     * again: what was sent is skipped, what another worker holds is handed on.
+     */
+    options: (): JobsOptions => ({ attempts: 1, removeOnComplete: true }),
   },
   webhook: {
     queue: 'webhook-delivery',

@@ -127,9 +127,28 @@ test('rows of a batch are left to their batch job while it is unfinished, then g
   expect(await Promise.all(ids.map(state))).toEqual(['unknown', 'unknown', 'unknown']);
   expect(await sweeps['email-outbox'].run()).toBe(0);
 
-  // One of them was sent meanwhile; then Redis lost the batch job: the other two get jobs.
+  // One of them was sent, then the batch job failed (it is not retried): the other two get jobs.
   await c.db.email.update({ where: { id: ids[1] }, data: { status: 'sent' } });
-  await c.queues.emailBatch.remove(batchId);
+  const manual = new Worker(QUEUE_NAMES.emailBatch, null, { connection: workerConnectionOptions(t.config.redisUrl), prefix: t.config.redisPrefix });
+  try {
+    const job = (await manual.getNextJob('token'))!;
+    expect(job.id).toBe(batchId);
+    await job.moveToFailed(new Error('database unreachable'), 'token', false);
+  } finally {
+    await manual.close();
+  }
+  expect(await c.queues.emailBatch.getJobState(batchId)).toBe('failed');
   expect(await sweeps['email-outbox'].run()).toBe(2);
   expect(await Promise.all(ids.map(state))).toEqual(['waiting', 'unknown', 'waiting']);
+});
+
+test('rows of a batch whose job Redis lost get jobs of their own', async () => {
+  await c.queues.email.drain();
+  await c.db.email.updateMany({ data: { status: 'sent' } });
+  const batchId = randomUUID();
+  const members = [row({ id: batchId, deliveryBatchId: batchId }), row({ deliveryBatchId: batchId })];
+  const ids = await insert(members);
+  expect(await c.queues.emailBatch.getJobState(batchId)).toBe('unknown');
+  expect(await sweeps['email-outbox'].run()).toBe(2);
+  expect(await Promise.all(ids.map(state))).toEqual(['waiting', 'waiting']);
 });
