@@ -36,3 +36,21 @@ test('a request larger than the whole budget is granted alone', async () => {
   release();
   expect(budget.inUse).toBe(1); // the waiting request got its byte
 });
+
+test('a grant given back in parts frees each part at once, and never more than was granted', async () => {
+  const budget = createByteBudget(10);
+  const release = await budget.acquire(6);
+  let waiterGranted = false;
+  const waiter = budget.acquire(6).then((r) => ((waiterGranted = true), r));
+  release(1);
+  await tick();
+  expect([budget.inUse, waiterGranted]).toEqual([5, false]);
+  release(1);
+  await tick();
+  expect([budget.inUse, waiterGranted]).toEqual([10, true]); // 4 left of the first grant, and the waiter's 6
+  release(100); // more than is left: gives back the 4
+  release(1);
+  expect(budget.inUse).toBe(6);
+  (await waiter)();
+  expect(budget.inUse).toBe(0);
+});
