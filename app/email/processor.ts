@@ -121,6 +121,14 @@ const MAX_PER_STATEMENT = 500;
  */
 const BODY_MEMORY_BUDGET_BYTES = 64 * 1024 * 1024;
 const BODY_MEMORY_FACTOR = 3;
+/**
+ * An outcome waits this long for others to share its statement. SMTP sends end one by one, so
+ * without it the statements carried ~5 outcomes each; nothing waits on the write but the job's
+ * end (the message has reached the SMTP server). In a 10,000-email run: 1,433 → 711 statements,
+ * PostgreSQL 0.22 → 0.18 ms and the worker 0.60 → 0.53 ms of CPU an email, accept → received
+ * unchanged (p50 5.9 / 5.5 ms).
+ */
+const OUTCOME_LINGER_MS = 3;
 /** A terminal outcome is written again after these pauses before the job gives up (the send happened). */
 const FINISH_RETRY_DELAYS_MS = [200, 1_000, 3_000];
 
@@ -173,6 +181,7 @@ export function createEmailProcessors(deps: EmailProcessorDeps): QueueProcessor[
   const finish = createCoalescer<AttemptResult>({
     maxInFlight: MAX_IN_FLIGHT,
     maxItems: MAX_PER_STATEMENT,
+    lingerMs: OUTCOME_LINGER_MS,
     async run(results) {
       let deliveryIds: string[];
       for (let attempt = 0; ; attempt++) {

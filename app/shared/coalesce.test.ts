@@ -45,3 +45,20 @@ test('without isolateFailures a failed run fails all its units', async () => {
   const results = await Promise.allSettled([submit([1]), submit([2])]);
   expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
 });
+
+test('with lingerMs a run waits for more units, unless maxItems are already waiting', async () => {
+  const runs: { items: number[]; at: number }[] = [];
+  const start = Date.now();
+  const submit = createCoalescer<number>({ maxInFlight: 1, maxItems: 4, lingerMs: 40, run: async (items) => void runs.push({ items, at: Date.now() - start }) });
+  const first = submit([1]);
+  await new Promise((r) => setTimeout(r, 10));
+  const second = submit([2]); // joins the lingering run
+  await Promise.all([first, second]);
+  expect(runs.map((r) => r.items)).toEqual([[1, 2]]);
+  expect(runs[0].at).toBeGreaterThanOrEqual(35);
+
+  const full = [submit([3, 4]), submit([5, 6])]; // maxItems waiting: runs at once
+  await Promise.all(full);
+  expect(runs[1].items).toEqual([3, 4, 5, 6]);
+  expect(runs[1].at - runs[0].at).toBeLessThan(35);
+});

@@ -12,6 +12,11 @@ export interface CoalescerOptions<T> {
   run(items: T[]): Promise<void>;
   /** When a batch of several units fails, run each unit alone so only the bad one fails. */
   isolateFailures?: boolean;
+  /**
+   * How long a run waits after its first unit for others to join (unless maxItems are waiting
+   * already); 0: until the end of the current turn. For writes nobody waits on to answer.
+   */
+  lingerMs?: number;
 }
 
 interface Unit<T> {
@@ -22,8 +27,26 @@ interface Unit<T> {
 
 export function createCoalescer<T>(opts: CoalescerOptions<T>): (items: T[]) => Promise<void> {
   const waiting: Unit<T>[] = [];
+  let waitingItems = 0;
   let inFlight = 0;
   let scheduled = false;
+  const lingerMs = opts.lingerMs ?? 0;
+
+  let lingering: NodeJS.Timeout | undefined;
+
+  function schedule() {
+    if (lingering && waitingItems >= opts.maxItems) {
+      // A full run is waiting: no reason to linger any longer.
+      clearTimeout(lingering);
+      lingering = undefined;
+      setImmediate(pump);
+      return;
+    }
+    if (scheduled || inFlight >= opts.maxInFlight || waiting.length === 0) return;
+    scheduled = true;
+    if (lingerMs > 0 && waitingItems < opts.maxItems) lingering = setTimeout(pump, lingerMs);
+    else setImmediate(pump);
+  }
 
   async function runBatch(batch: Unit<T>[]) {
     try {
@@ -40,18 +63,21 @@ export function createCoalescer<T>(opts: CoalescerOptions<T>): (items: T[]) => P
 
   function pump() {
     scheduled = false;
+    lingering = undefined;
     while (inFlight < opts.maxInFlight && waiting.length > 0) {
       const batch: Unit<T>[] = [];
       let count = 0;
       while (waiting.length > 0 && (batch.length === 0 || count + waiting[0].items.length <= opts.maxItems)) {
         const unit = waiting.shift()!;
+        waitingItems -= unit.items.length;
         count += unit.items.length;
         batch.push(unit);
       }
       inFlight++;
       void runBatch(batch).finally(() => {
         inFlight--;
-        pump();
+        if (lingerMs > 0) schedule();
+        else pump();
       });
     }
   }
@@ -59,9 +85,7 @@ export function createCoalescer<T>(opts: CoalescerOptions<T>): (items: T[]) => P
   return (items) =>
     new Promise<void>((resolve, reject) => {
       waiting.push({ items, resolve, reject });
-      if (!scheduled && inFlight < opts.maxInFlight) {
-        scheduled = true;
-        setImmediate(pump);
-      }
+      waitingItems += items.length;
+      schedule();
     });
 }
