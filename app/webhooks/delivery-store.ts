@@ -15,6 +15,14 @@ import type { SendResult } from './sender';
 const MAX_BATCH = 100;
 /** Statements of each kind running at once; what arrives meanwhile waits for the next batch. */
 const MAX_IN_FLIGHT = 2;
+/**
+ * A finished attempt waits this long for others to share its statement: attempts end one by one,
+ * and only the job's end waits on the record (the receiver has its answer). bench:webhooks,
+ * fan-out 1: 2,734 → 2,989 deliveries/s, PostgreSQL 0.12 → 0.09 and worker 0.33 → 0.30 ms of CPU
+ * a delivery; accept → delivered p99 7.1 → 9.2 ms. (Lingering the load too saved little more
+ * and put 2 ms on every delivery's latency.)
+ */
+const RECORD_LINGER_MS = 3;
 
 export interface DeliveryForAttempt {
   id: string;
@@ -100,6 +108,7 @@ export function createDeliveryStore(pool: Pool) {
   const recordBatch = createCoalescer<{ record: AttemptRecord; number?: number }>({
     maxInFlight: MAX_IN_FLIGHT,
     maxItems: MAX_BATCH,
+    lingerMs: RECORD_LINGER_MS,
     async run(units) {
       // One statement updates a row once: a delivery twice in a batch (a duplicate job) goes in a second round.
       for (let rest = units; rest.length > 0; ) {
