@@ -164,7 +164,7 @@ describe('backlog metrics through a real Prometheus', () => {
     const end = points.at(-1)![0];
     const window = worker.behavior.scaleDown.stabilizationWindowSeconds;
     const steps = simulateHpa(points, { minReplicas: worker.minReplicas, maxReplicas: worker.maxReplicas, target: backlog.readyJobsPerReplica, behavior: worker.behavior }, worker.minReplicas, end + window + 4 * SYNC_PERIOD_SECONDS);
-    console.log(`Worker replicas the generated HPA would choose (measured ready jobs, target ${backlog.readyJobsPerReplica}/replica, sync every ${SYNC_PERIOD_SECONDS} s; after ${end} s the last value holds):\n${replicaTable(steps)}`);
+    console.log(`Worker replicas the generated HPA would choose (measured ready items, target ${backlog.readyJobsPerReplica}/replica, sync every ${SYNC_PERIOD_SECONDS} s; after ${end} s the last value holds):\n${replicaTable(steps)}`);
 
     // Crossing: the first sample at which the usage ratio leaves the tolerance upwards.
     const threshold = backlog.readyJobsPerReplica * worker.minReplicas * 1.1;

@@ -99,5 +99,5 @@ export function simulateHpa(series: readonly [number, number][], settings: HpaSe
 /** The steps as a Markdown table (the README shows one from a real run). */
 export function replicaTable(steps: readonly SimulationStep[]): string {
   const rows = steps.map((s) => `| ${s.t} | ${Math.round(s.value)} | ${s.raw} | ${s.replicas} |`);
-  return ['| t (s) | ready jobs (query) | ceil(value ÷ target) | replicas |', '|---:|---:|---:|---:|', ...rows].join('\n');
+  return ['| t (s) | ready items (query) | ceil(value ÷ target) | replicas |', '|---:|---:|---:|---:|', ...rows].join('\n');
 }
