@@ -51,6 +51,18 @@ async function insert(rows: NewEmailRow[]) {
 
 const state = (id: string) => c.queues.email.getJobState(id);
 
+/** Takes the next job of the queue and fails it the way a worker does, by hand (no processor runs in this suite). */
+async function failNextJob(queue: string, expectedId: string, reason: string) {
+  const manual = new Worker(queue, null, { connection: workerConnectionOptions(t.config.redisUrl), prefix: t.config.redisPrefix });
+  try {
+    const job = (await manual.getNextJob('token'))!;
+    expect(job.id).toBe(expectedId);
+    await job.moveToFailed(new Error(reason), 'token', false);
+  } finally {
+    await manual.close();
+  }
+}
+
 test('queued rows without a job get one; a healthy queue is not scanned again', async () => {
   const ids = await insert([row(), row(), row()]);
   expect(await sweeps['email-outbox'].run()).toBe(3);
@@ -67,15 +79,7 @@ test('a finished job of a row that is still queued is replaced (BullMQ would ign
   await c.db.email.updateMany({ data: { status: 'sent' } });
   const [id] = await insert([row()]);
   await c.queues.email.add('send', { emailId: id }, { jobId: id });
-  // Fail it the way a worker does, by hand (no processor runs in this suite).
-  const manual = new Worker(QUEUE_NAMES.email, null, { connection: workerConnectionOptions(t.config.redisUrl), prefix: t.config.redisPrefix });
-  try {
-    const job = (await manual.getNextJob('token'))!;
-    expect(job.id).toBe(id);
-    await job.moveToFailed(new Error('attempts used up'), 'token', false);
-  } finally {
-    await manual.close();
-  }
+  await failNextJob(QUEUE_NAMES.email, id, 'attempts used up');
   expect(await state(id)).toBe('failed');
   expect(await sweeps['email-outbox'].run()).toBe(1);
   expect(await state(id)).toBe('waiting');
@@ -129,14 +133,7 @@ test('rows of a batch are left to their batch job while it is unfinished, then g
 
   // One of them was sent, then the batch job failed (it is not retried): the other two get jobs.
   await c.db.email.update({ where: { id: ids[1] }, data: { status: 'sent' } });
-  const manual = new Worker(QUEUE_NAMES.emailBatch, null, { connection: workerConnectionOptions(t.config.redisUrl), prefix: t.config.redisPrefix });
-  try {
-    const job = (await manual.getNextJob('token'))!;
-    expect(job.id).toBe(batchId);
-    await job.moveToFailed(new Error('database unreachable'), 'token', false);
-  } finally {
-    await manual.close();
-  }
+  await failNextJob(QUEUE_NAMES.emailBatch, batchId, 'database unreachable');
   expect(await c.queues.emailBatch.getJobState(batchId)).toBe('failed');
   expect(await sweeps['email-outbox'].run()).toBe(2);
   expect(await Promise.all(ids.map(state))).toEqual(['waiting', 'unknown', 'waiting']);
