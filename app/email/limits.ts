@@ -2,7 +2,7 @@
  * Per-request limits, the same order as Resend's and Postmark's (50 recipients, 100 per batch).
  * The request body as a whole is also capped by BODY_LIMIT_BYTES (413) before any of these.
  */
-import { EMAIL_BATCH_MAX } from '../queue/jobs';
+import { EMAIL_BATCH_MAX } from '../queue';
 import { MAX_HEADER_LINE } from '../shared/headers';
 
 export const EMAIL_LIMITS = {
