@@ -2,10 +2,12 @@
  * Batch requests and their jobs (queue/jobs.ts emailBatch): which emails go on the batch job and
  * which get their own, against real PostgreSQL and Redis with no worker running; then, with a
  * worker and a real SMTP server, an email of a batch that keeps getting 4xx is handed on to its
- * own job and retried on the schedule a single send has.
+ * own job and retried on the schedule a single send has, and one that another worker holds is
+ * handed on until that worker's lease has run out.
  */
+import { startWorker, type RunningWorker } from '../../app/worker';
 import { eventually } from '../support/eventually';
-import { emailJobsFinished, emailReaches, FAST_ENV, startStack, type Stack } from '../support/stack';
+import { emailJobsFinished, emailReaches, FAST_ENV, startStack, testLog, type Stack } from '../support/stack';
 
 describe('accepting a batch (no worker)', () => {
   let s: Stack;
@@ -102,5 +104,42 @@ describe('delivering a batch', () => {
     expect(ids.filter((_, i) => i !== 7).map((id) => arrived.get(id))).toEqual(Array(19).fill(1));
     expect(arrived.has(ids[7])).toBe(false);
     expect(await s.t.db.emailAttempt.count({ where: { emailId: { in: ids.filter((_, i) => i !== 7) } } })).toBe(19);
+  });
+});
+
+describe('an email of a batch that another worker holds', () => {
+  const LEASE_MS = 3_000;
+  let s: Stack;
+  let worker: RunningWorker | undefined;
+  beforeAll(async () => {
+    s = await startStack('email_batch_lease', { env: { ...FAST_ENV, JOB_LOCK_MS: String(LEASE_MS) }, worker: false });
+  });
+  afterAll(async () => {
+    await worker?.lifecycle.shutdown('test end');
+    await s?.stop();
+  });
+
+  test('is handed on to its own job, due when the lease runs out; the others are sent at once', async () => {
+    const res = await s.call('POST', '/v1/emails/batch', Array.from({ length: 3 }, (_, i) => ({ to: `lease${i}@example.com`, subject: `lease ${i}`, text: 'x' })));
+    const ids: string[] = res.body.data.map((e: { id: string }) => e.id);
+    // As a worker that claimed it and then died would leave it: sending, attempt 1, just now.
+    const claimedAt = new Date();
+    await s.t.db.email.update({ where: { id: ids[1] }, data: { status: 'sending', attemptCount: 1, updatedAt: claimedAt } });
+
+    worker = await startWorker(s.t.config, testLog);
+    await emailReaches(s, ids[0], 'sent');
+    await emailReaches(s, ids[2], 'sent');
+    const { queues } = s.publisher();
+    expect(await eventually(async () => ((await queues.email.getJobState(ids[1])) === 'delayed' ? true : undefined), 'the handed-on job')).toBe(true);
+    expect((await s.call('GET', `/v1/emails/${ids[1]}`)).body.status).toBe('sending');
+
+    const taken = await emailReaches(s, ids[1], 'sent', 15_000);
+    expect(taken.attempts.map((a: { number: number; outcome: string; error: string | null }) => [a.number, a.outcome, a.error?.startsWith('abandoned') ?? false])).toEqual([
+      [1, 'retry', true],
+      [2, 'sent', false],
+    ]);
+    // Taken over only once the lease had run out.
+    expect(Date.parse(taken.attempts[1].startedAt)).toBeGreaterThanOrEqual(claimedAt.getTime() + LEASE_MS);
+    expect(s.smtp.messages.map((m) => m.emailId).sort()).toEqual([...ids].sort());
   });
 });
