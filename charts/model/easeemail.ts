@@ -176,8 +176,9 @@ export function createModel(options: ModelOptions = {}): DeploymentModel {
           maxReplicas: 20,
           // CPU still counts: deliveries to fast peers are CPU-bound (README, Performance).
           targetCpuUtilizationPercent: 70,
-          // A replica runs WORKER_CONCURRENCY (50) emails and 50 webhooks at once; 100 ready jobs
-          // each is a few seconds of work at the measured rates, a minute behind a slow peer.
+          // A replica runs WORKER_CONCURRENCY (50) emails and 50 webhooks at once; 100 ready
+          // items (emails, deliveries; a batch job counts as 100) each is a few seconds of work at
+          // the measured rates, a minute behind a slow peer.
           backlog: {
             scaler: 'external-metric',
             readyJobsPerReplica: 100,
