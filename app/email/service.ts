@@ -12,7 +12,6 @@ import { ConflictError, NotFoundError, ValidationError } from '../errors';
 import type { EmailStatus } from '../generated/prisma/client';
 import type { IdempotencyClaim, Idempotency } from '../http/idempotency';
 import { renderEmailTemplate, type TemplateRef, type TemplateService } from '../templates';
-import { emailBatchJob } from '../queue';
 import type { JobProducer } from '../queue/producer';
 import { recordEvent } from '../webhooks';
 import { emailEventPayload } from './events';
@@ -76,7 +75,7 @@ export function createEmailService(deps: {
   pool?: Pick<Pool, 'query'>;
 }) {
   const { db, jobs, templates, idempotency } = deps;
-  const writer = createEmailWriter({ db, pool: deps.pool });
+  const writer = createEmailWriter({ db, pool: deps.pool, jobs });
 
   /** Builds the rows for validated input (templates rendered); `paths` prefix error paths per email. */
   async function buildRows(inputs: SendEmailInput[], { application, apiKeyId }: AcceptOptions, paths: string[]) {
@@ -138,10 +137,7 @@ export function createEmailService(deps: {
   async function store(rows: NewEmailRow[], status: number, body: Prisma.InputJsonValue, opts: AcceptOptions) {
     try {
       if (opts.idempotency) {
-        await db.$transaction([
-          writer.insertStatement(rows),
-          db.idempotencyRecord.createMany({ data: [idempotency.recordInput(opts.idempotency, status, body)] }),
-        ]);
+        await writer.insertWith(rows, [db.idempotencyRecord.createMany({ data: [idempotency.recordInput(opts.idempotency, status, body)] })]);
       } else {
         await writer.insert(rows);
       }
@@ -155,36 +151,27 @@ export function createEmailService(deps: {
   }
 
   /**
-   * The emails of a request due now go on one batch job when there are several (queue/jobs.ts
-   * emailBatch; each row names it), else on a job each; scheduled ones get a delayed job each,
-   * one enqueue per distinct delay. The producer sends each kind in one addBulk, shared with
-   * concurrent requests.
+   * Jobs of their own for the rows the writer did not put on a batch job (store.ts): scheduled
+   * ones (delayed, one enqueue per distinct delay) and a lone due one. The producer sends them in
+   * one addBulk, shared with concurrent requests.
    */
-  function planJobs(rows: NewEmailRow[], delays: number[]) {
-    const due = rows.filter((_, i) => delays[i] <= 0);
-    const batch = due.length >= 2 ? due.map((r) => r.id) : [];
-    if (batch.length > 0) for (const row of due) row.deliveryBatchId = batch[0];
-    const single = new Map<number, string[]>();
+  async function enqueueSingles(rows: NewEmailRow[], delays: number[]) {
+    const byDelay = new Map<number, string[]>();
     rows.forEach((row, i) => {
       if (row.deliveryBatchId !== null) return;
       const delayMs = Math.max(0, delays[i]);
-      single.set(delayMs, [...(single.get(delayMs) ?? []), row.id]);
+      byDelay.set(delayMs, [...(byDelay.get(delayMs) ?? []), row.id]);
     });
-    return () =>
-      Promise.all([
-        batch.length > 0 ? jobs.addDetached('emailBatch', [emailBatchJob(batch)]) : undefined,
-        ...[...single].map(([delayMs, ids]) => jobs.enqueueDetached('email', ids, { delayMs })),
-      ]);
+    await Promise.all([...byDelay].map(([delayMs, ids]) => jobs.enqueueDetached('email', ids, { delayMs })));
   }
 
   /** Commits, then enqueues without waiting for Redis (outbox rule: the answer depends on the commit only). */
   async function acceptMany(inputs: SendEmailInput[], opts: AcceptOptions, paths: string[], respond: (accepted: AcceptedEmail[]) => Prisma.InputJsonValue) {
     const { rows, accepted, delays } = await buildRows(inputs, opts, paths);
-    const enqueue = planJobs(rows, delays);
     const body = respond(accepted);
     await store(rows, 202, body, opts);
     deps.metrics?.accepted.inc({ application: opts.application.id }, rows.length);
-    await enqueue();
+    await enqueueSingles(rows, delays);
     return { status: 202, body };
   }
 

@@ -1,10 +1,14 @@
 /**
- * Batch requests and their jobs (queue/jobs.ts emailBatch): which emails go on the batch job and
- * which get their own, against real PostgreSQL and Redis with no worker running; then, with a
+ * Batch jobs (queue/jobs.ts emailBatch): which emails go on one (those due now that one INSERT
+ * writes, from a batch request or from single sends accepted together) and which get their own,
+ * against real PostgreSQL and Redis with no worker running; then, with a
  * worker and a real SMTP server, an email of a batch that keeps getting 4xx is handed on to its
  * own job and retried on the schedule a single send has, and one that another worker holds is
  * handed on until that worker's lease has run out.
  */
+import { randomUUID } from 'node:crypto';
+import { DEFAULT_APPLICATION_ID } from '../../app/applications';
+import { assignDeliveryBatches, createEmailWriter, type NewEmailRow } from '../../app/email/store';
 import { startWorker, type RunningWorker } from '../../app/worker';
 import { eventually } from '../support/eventually';
 import { emailJobsFinished, emailReaches, FAST_ENV, startStack, testLog, type Stack } from '../support/stack';
@@ -59,6 +63,49 @@ describe('accepting a batch (no worker)', () => {
     expect(states).toEqual(['waiting', 'delayed', 'waiting']);
     expect(await rowsOf([e, f, g])).toEqual({ [e]: null, [f]: null, [g]: null });
     expect(await queues.emailBatch.getJobState(e)).toBe('unknown');
+  });
+});
+
+function row(status: 'queued' | 'scheduled' = 'queued'): NewEmailRow {
+  const id = randomUUID();
+  const now = new Date();
+  return {
+    id, applicationId: DEFAULT_APPLICATION_ID, apiKeyId: null, status, from: 'a@example.com', to: ['b@example.com'], cc: [], bcc: [], replyTo: [],
+    subject: 'rows', text: 'x', html: null, templateId: null, templateData: null, headers: null, attachments: null, tags: [], metadata: null,
+    messageId: `<${id}@example.com>`, scheduledAt: status === 'scheduled' ? new Date(Date.now() + 3_600_000) : null, attemptCount: 0, deliveryBatchId: 'stale', createdAt: now, updatedAt: now,
+  } as NewEmailRow;
+}
+
+test('due rows go on batches of at most 100; a lone remainder and scheduled rows keep jobs of their own', () => {
+  const due = Array.from({ length: 101 }, () => row());
+  const scheduled = row('scheduled');
+  const batches = assignDeliveryBatches([...due.slice(0, 50), scheduled, ...due.slice(50)]);
+  expect(batches).toEqual([due.slice(0, 100).map((r) => r.id)]);
+  expect(new Set(due.slice(0, 100).map((r) => r.deliveryBatchId))).toEqual(new Set([due[0].id]));
+  expect([due[100].deliveryBatchId, scheduled.deliveryBatchId]).toEqual([null, null]);
+  expect(assignDeliveryBatches([row()])).toEqual([]);
+});
+
+describe('single sends accepted together', () => {
+  let s: Stack;
+  beforeAll(async () => {
+    s = await startStack('email_batch_singles', { env: FAST_ENV, worker: false });
+  });
+  afterAll(async () => {
+    await s?.stop();
+  });
+
+  test('share one batch job when one statement writes them', async () => {
+    const { jobs, queues } = s.publisher();
+    const writer = createEmailWriter({ db: s.t.db, jobs });
+    const [a, b, c] = [row(), row(), row('scheduled')];
+    // Submitted in the same turn: one INSERT, as concurrent requests' rows are.
+    await Promise.all([writer.insert([a]), writer.insert([b]), writer.insert([c])]);
+    await jobs.drain();
+    const batch = await queues.emailBatch.getJob(a.id);
+    expect(batch?.data).toEqual({ emailIds: [a.id, b.id] });
+    const stored = await s.t.db.email.findMany({ where: { id: { in: [a.id, b.id, c.id] } }, select: { id: true, deliveryBatchId: true } });
+    expect(Object.fromEntries(stored.map((r) => [r.id, r.deliveryBatchId]))).toEqual({ [a.id]: a.id, [b.id]: a.id, [c.id]: null });
   });
 });
 
