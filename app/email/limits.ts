@@ -9,7 +9,7 @@ export const EMAIL_LIMITS = {
   /** to + cc + bcc of one email. */
   recipients: 50,
   replyTo: 10,
-  /** Emails of one batch request: all of them due now go on one batch job, which carries at most this many. */
+  /** Emails of one batch request: as many as a batch job carries, so its due emails need at most two. */
   batch: EMAIL_BATCH_MAX,
   addressLength: 320,
   subjectLength: MAX_HEADER_LINE,

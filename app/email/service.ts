@@ -160,7 +160,9 @@ export function createEmailService(deps: {
     rows.forEach((row, i) => {
       if (row.deliveryBatchId !== null) return;
       const delayMs = Math.max(0, delays[i]);
-      byDelay.set(delayMs, [...(byDelay.get(delayMs) ?? []), row.id]);
+      const ids = byDelay.get(delayMs);
+      if (ids) ids.push(row.id);
+      else byDelay.set(delayMs, [row.id]);
     });
     await Promise.all([...byDelay].map(([delayMs, ids]) => jobs.enqueueDetached('email', ids, { delayMs })));
   }

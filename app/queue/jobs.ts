@@ -3,7 +3,7 @@
  * row id; the job id is that id too: outbox rule, DESIGN.md section 2) and the job options.
  * Adding a queue: add a kind here, a processor in its domain and a line in the worker root.
  */
-import type { JobsOptions } from 'bullmq';
+import { Backoffs, type JobsOptions } from 'bullmq';
 import { z } from 'zod';
 
 /** Settings of the job options that come from configuration. */
@@ -37,9 +37,10 @@ export const JOBS = {
     }),
   },
   /**
-   * The emails of one batch request (2 to EMAIL_BATCH_MAX, none scheduled), delivered by one job:
-   * one add in the api and one fetch-and-finish in the worker instead of one each (in
-   * bench:email, the per-email adds were ~60 % of the api's CPU on batch accept). The job id is
+   * Emails due now that one INSERT wrote (a batch request's, or single sends accepted together;
+   * email/store.ts), 2 to EMAIL_BATCH_MAX, delivered by one job: one add in the api and one
+   * fetch-and-finish in the worker instead of one each (in bench:email, the per-email adds were
+   * ~60 % of the api's CPU on batch accept). The job id is
    * the first email's id, and every row names it (emails.deliveryBatchId), which is how the
    * sweeper tells a row whose batch job is alive from an orphan. An email of the batch that needs
    * another attempt (SMTP 4xx) or cannot be claimed yet goes on its own `email` job from then on.
@@ -49,6 +50,8 @@ export const JOBS = {
     name: 'send-batch',
     payload: z.object({ emailIds: z.array(z.string().uuid()).min(1).max(EMAIL_BATCH_MAX) }),
     idOf: (data: { emailIds: string[] }) => data.emailIds[0],
+    /** For the autoscaler a ready batch job counts as a full batch (itemsPerReadyJob). */
+    itemsPerJob: EMAIL_BATCH_MAX,
     /**
      * Not retried by BullMQ: a batch job that fails (the database unreachable past the outcome
      * write's own retries) has ended, and the sweeper gives each of its unfinished emails a job
@@ -98,13 +101,14 @@ export type JobData<K extends JobKind> = z.infer<(typeof JOBS)[K]['payload']>;
 export const JOB_KINDS = Object.keys(JOBS) as JobKind[];
 
 /**
- * What a ready job of this queue counts for when the worker scales on its backlog: one item (an
- * email, a webhook delivery), or a batch job as a full batch (EMAIL_BATCH_MAX). The exact number
- * of emails of the batches waiting would take reading every one of them on each scrape; the
- * bound errs towards more workers.
+ * What a ready job of this queue counts for when the worker scales on its backlog: its kind's
+ * `itemsPerJob`, else one item (an email, a webhook delivery; queues outside the contract too).
+ * A batch job counts as a full batch: the exact number of emails of the batches waiting would take
+ * reading every one of them on each scrape, and the bound errs towards more workers.
  */
 export function itemsPerReadyJob(queue: string): number {
-  return queue === JOBS.emailBatch.queue ? EMAIL_BATCH_MAX : 1;
+  const kind = JOB_KINDS.find((k) => JOBS[k].queue === queue);
+  return (kind && (JOBS[kind] as { itemsPerJob?: number }).itemsPerJob) || 1;
 }
 
 /** The row id a job is about, checked against the kind's payload schema. */
@@ -113,13 +117,12 @@ export function jobRowId<K extends JobKind>(kind: K, data: unknown): string {
   return (job.idOf as (d: unknown) => string)(job.payload.parse(data));
 }
 
-/** The payload of a row kind's job (every kind but emailBatch names one row). */
-type RowJobKind = Exclude<JobKind, 'emailBatch'>;
+/** The kinds whose job is about one row (all but emailBatch, whose jobs emailBatchJob builds). */
+export type RowJobKind = Exclude<JobKind, 'emailBatch'>;
 
 /** Everything BullMQ needs to add the job of row `id` (delay in ms, for scheduled rows). */
-export function jobFor(kind: JobKind, id: string, settings: JobSettings, delayMs = 0) {
-  if (kind === 'emailBatch') return emailBatchJob([id]);
-  const job = JOBS[kind as RowJobKind];
+export function jobFor(kind: RowJobKind, id: string, settings: JobSettings, delayMs = 0) {
+  const job = JOBS[kind];
   return {
     name: job.name,
     data: job.data(id) as Record<string, unknown>,
@@ -127,20 +130,19 @@ export function jobFor(kind: JobKind, id: string, settings: JobSettings, delayMs
   };
 }
 
-/** The job delivering these emails (ids of one batch request, none scheduled). */
+/** The job delivering these emails (due now, written by one INSERT). */
 export function emailBatchJob(emailIds: string[]) {
   const job = JOBS.emailBatch;
   return { name: job.name, data: { emailIds } as Record<string, unknown>, opts: { ...job.options(), jobId: job.idOf({ emailIds }) } };
 }
 
 /**
- * The wait before attempt `attemptsMade + 1` of an email, as the email job's backoff computes it
- * (BullMQ's exponential with jitter: retryBaseMs·2^(n-1), 50-100 % of it). For an email whose
+ * The wait before attempt `attemptsMade + 1` of an email, computed by BullMQ's own exponential
+ * strategy with the email job's settings (retryBaseMs·2^(n-1), 50-100 % of it). For an email whose
  * attempt was made by its batch job, which then hands it to an `email` job.
  */
 export function emailRetryDelayMs(settings: JobSettings, attemptsMade: number): number {
-  const max = Math.round(2 ** (attemptsMade - 1) * settings.email.retryBaseMs);
-  return Math.floor(Math.random() * max * EMAIL_RETRY_JITTER + max * (1 - EMAIL_RETRY_JITTER));
+  return Backoffs.builtinStrategies.exponential(settings.email.retryBaseMs, EMAIL_RETRY_JITTER)(attemptsMade, 'exponential') as number;
 }
 
 /**

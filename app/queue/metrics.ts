@@ -8,8 +8,8 @@
  *
  * `ready` is what a worker would take now: the wait list, paused and prioritized jobs, and delayed
  * jobs already due (BullMQ promotes due jobs only when a worker asks for work, so with every worker
- * down they stay in the delayed set); `delayed` is what is not due yet. Ready items per replica is what the worker scales on, and
- * the oldest ready age what the backlog-aging alert fires on.
+ * down they stay in the delayed set); `delayed` is what is not due yet. Ready items per replica is
+ * what the worker scales on, and the oldest ready age what the backlog-aging alert fires on.
  *
  * Cost per queue and scrape: one MULTI of LLEN/ZCARD/ZCOUNT/LINDEX and one ZRANGEBYSCORE LIMIT 1
  * (O(log n)), then one HMGET of the oldest waiting job: a handful of commands whatever the backlog,

@@ -16,16 +16,20 @@
  *   finished ones (a kept completed or failed job would make BullMQ ignore the add). It rejects
  *   on Redis errors, so the sweep reports and retries.
  */
-import type { Job, Queue } from 'bullmq';
+import type { Job, JobsOptions, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../log';
 import { createCoalescer } from '../shared/coalesce';
 import { withTimeout } from '../shared/timeout';
 import type { Queues } from './index';
-import { JOB_KINDS, jobFor, type JobKind, type JobSettings } from './jobs';
+import { JOB_KINDS, jobFor, type JobKind, type JobSettings, type RowJobKind } from './jobs';
 
 /** A job as BullMQ's addBulk takes it, built by the contract (jobs.ts: jobFor, emailBatchJob, emailFollowOnJob). */
-export type QueueJob = ReturnType<typeof jobFor>;
+export interface QueueJob {
+  name: string;
+  data: Record<string, unknown>;
+  opts: JobsOptions & { jobId: string };
+}
 
 /** An add that does not answer within this long is left to the sweeper (the add itself runs on). */
 const ENQUEUE_TIMEOUT_MS = 2_000;
@@ -37,16 +41,16 @@ export const MAX_DETACHED_JOBS = 5_000;
 
 export interface JobProducer {
   /** Resolves true when the jobs are in Redis, false when not (a sweep will add them). Never rejects. */
-  enqueue(kind: JobKind, ids: string[], opts?: { delayMs?: number }): Promise<boolean>;
+  enqueue(kind: RowJobKind, ids: string[], opts?: { delayMs?: number }): Promise<boolean>;
   /** The same add, not awaited: resolves at once, or when it settles if the detached backlog is over its bound. Never rejects. */
-  enqueueDetached(kind: JobKind, ids: string[], opts?: { delayMs?: number }): Promise<void>;
+  enqueueDetached(kind: RowJobKind, ids: string[], opts?: { delayMs?: number }): Promise<void>;
   /** enqueue and enqueueDetached for jobs built otherwise than from a row id (a batch, a follow-on job). */
   add(kind: JobKind, jobs: QueueJob[]): Promise<boolean>;
   addDetached(kind: JobKind, jobs: QueueJob[]): Promise<void>;
   /** Resolves when every detached add started so far has settled. */
   drain(): Promise<void>;
   /** Adds the jobs that are missing or finished; returns how many it added. */
-  ensureJobs(kind: JobKind, ids: string[]): Promise<number>;
+  ensureJobs(kind: RowJobKind, ids: string[]): Promise<number>;
   /** Of these job ids, those whose job is in Redis and not finished (waiting, delayed, active). */
   unfinished(kind: JobKind, ids: string[]): Promise<Set<string>>;
   /** The job of row `id` when it exists (its state can be read and it can be promoted). */
@@ -81,7 +85,7 @@ export function createJobProducer(deps: {
     ]),
   ) as Record<JobKind, (jobs: QueueJob[]) => Promise<void>>;
 
-  function enqueue(kind: JobKind, ids: string[], opts: { delayMs?: number } = {}): Promise<boolean> {
+  function enqueue(kind: RowJobKind, ids: string[], opts: { delayMs?: number } = {}): Promise<boolean> {
     return add(kind, ids.map((id) => jobFor(kind, id, settings, opts.delayMs)));
   }
 
@@ -103,7 +107,7 @@ export function createJobProducer(deps: {
   const detached = new Set<Promise<boolean>>();
   let detachedJobs = 0;
 
-  function enqueueDetached(kind: JobKind, ids: string[], opts: { delayMs?: number } = {}): Promise<void> {
+  function enqueueDetached(kind: RowJobKind, ids: string[], opts: { delayMs?: number } = {}): Promise<void> {
     return addDetached(kind, ids.map((id) => jobFor(kind, id, settings, opts.delayMs)));
   }
 
@@ -135,7 +139,7 @@ export function createJobProducer(deps: {
     });
   }
 
-  async function ensureJobs(kind: JobKind, ids: string[]): Promise<number> {
+  async function ensureJobs(kind: RowJobKind, ids: string[]): Promise<number> {
     if (ids.length === 0) return 0;
     const queue = queueOf(kind);
     // A backlog of waiting jobs thus costs little to look at.

@@ -80,7 +80,7 @@ export async function startWorker(config: Config, log: Logger): Promise<RunningW
   const webhookSecrets = createSecretBox(requireEncryptionKey(config.encryptionKey));
   const rateLimiter = createEndpointRateLimiter({ redis, prefix: config.redisPrefix });
 
-  // One processor per queue (emails have two: a job each, and a job per batch request).
+  // One processor per queue (emails have two: a job each, and a job for emails accepted together).
   const processors: QueueProcessor[] = [
     ...createEmailProcessors({
       db,
